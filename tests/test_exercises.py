@@ -1,0 +1,73 @@
+"""Every exercise: untouched -> Not attempted, the solution -> Correct, a wrong answer -> Incorrect with a reason."""
+
+import pytest
+
+from course_lib.checks import CORRECT, INCORRECT, NOT_ATTEMPTED
+from course_lib.notebooks import ROOT, answer_cells, exercise_module, make_solution, write_solutions
+
+EXERCISES = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
+
+# One deliberately wrong answer per question, as a learner might write it: (notebook stem, question) -> code.
+WRONG = {
+    ("00_setup", "q1"): 'first = "Fernleaf Home makes cleaning products that are green"',
+    ("00_setup", "q2"): 'n_tokens = len("Are eyeglasses covered by my health plan?".split())',
+    ("00_setup", "q3"): 'def complete(prompt, max_tokens=20):\n    return prompt.upper()',
+}
+
+
+def run_answers(nb, cells) -> dict:
+    """Run a notebook's setup cells and answer cells (without their check calls); return {question: Result}."""
+    first_answer = cells[0][0]
+    namespace: dict = {}
+    for cell in nb.cells[:first_answer]:
+        if cell.cell_type == "code":
+            exec(compile(cell.source, "<setup cell>", "exec"), namespace)
+    results = {}
+    for index, name in cells:
+        source = "\n".join(line for line in nb.cells[index].source.splitlines() if line.strip() != f"{name}.check()")
+        exec(compile(source, f"<answer cell {name}>", "exec"), namespace)
+        results[name] = namespace[name].evaluate(namespace)
+    return results
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
+def test_untouched_exercises_are_not_attempted(path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    results = run_answers(nb, answer_cells(nb))
+    assert results and all(r.outcome == NOT_ATTEMPTED for r in results.values()), results
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
+def test_solutions_are_correct(path):
+    import nbformat
+
+    cells = answer_cells(nbformat.read(path, as_version=4))
+    results = run_answers(make_solution(path), [(i + 1, name) for i, name in cells])  # +1: the solutions banner
+    assert all(r.outcome == CORRECT for r in results.values()), results
+
+
+@pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_wrong_answers_are_incorrect_with_a_reason(key):
+    stem, name = key
+    module = exercise_module(ROOT / "exercises" / f"{stem}.ipynb")
+    question = getattr(module, name)
+    namespace = dict(vars(module))
+    exec(compile("from course_lib.llm import setup\nclient, settings = setup(show=False)\nMODEL = settings.chat_model",
+                 "<setup>", "exec"), namespace)
+    exec(compile(WRONG[key], "<wrong answer>", "exec"), namespace)
+    result = question.evaluate(namespace)
+    assert result.outcome == INCORRECT and len(result.message) > 20, result
+
+
+def test_every_question_has_a_wrong_answer_case():
+    for path in EXERCISES:
+        module = exercise_module(path)
+        for question in module.progress.questions:
+            assert (path.stem, question.name) in WRONG, f"add a wrong answer for {path.stem} {question.name}"
+            assert question.hints and question.reference_code(), f"{path.stem} {question.name} needs hints"
+
+
+def test_solution_notebooks_are_up_to_date():
+    assert write_solutions(check_only=True) == 0, "run `python -m course_lib solutions`"

@@ -1,0 +1,49 @@
+"""The converted-weights cache: written atomically, verified, rebuilt after a kill mid-conversion."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, local_env
+
+from course_lib.local import CONVERTED_DIR_NAME, MANIFEST_NAME, verify_converted
+
+CONVERT = "from course_lib.local import ensure_converted_weights; import sys; ensure_converted_weights(sys.argv[1])"
+
+
+def test_kill_during_conversion_leaves_no_broken_cache(tmp_path):
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-c", CONVERT, str(cache)], cwd=ROOT, env=local_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(cache.glob(f"{CONVERTED_DIR_NAME}.tmp-*")):
+        time.sleep(0.2)
+    assert list(cache.glob(f"{CONVERTED_DIR_NAME}.tmp-*")), "the conversion never started"
+    time.sleep(3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    target = cache / CONVERTED_DIR_NAME
+    assert not target.exists(), "a killed conversion must not leave a cache that looks finished"
+
+    # The next start cleans up the half-written folder and converts again, completely.
+    done = subprocess.run([sys.executable, "-c", CONVERT, str(cache)], cwd=ROOT, env=local_env(),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert verify_converted(target, full=True) is None
+    assert not list(cache.glob(f"{CONVERTED_DIR_NAME}.tmp-*"))
+
+
+def test_damaged_cache_is_detected(settings, engine, tmp_path):
+    engine.tokenizer  # noqa: B018 - make sure the shared cache exists
+    copy = tmp_path / CONVERTED_DIR_NAME
+    shutil.copytree(settings.cache_dir / CONVERTED_DIR_NAME, copy)
+    assert verify_converted(copy, full=True) is None
+    weights = next(p for p in copy.iterdir() if p.suffix == ".safetensors")
+    with open(weights, "r+b") as fh:
+        fh.truncate(weights.stat().st_size // 2)
+    assert "wrong size" in verify_converted(copy)
+    (copy / MANIFEST_NAME).unlink()
+    assert "never finished" in verify_converted(copy)
