@@ -32,6 +32,7 @@ CONVERTED_DIR_NAME = "gemma-3-270m-bf16"  # folder under the cache dir holding t
 MANIFEST_NAME = "manifest.json"  # written last: its presence means the conversion finished
 MAX_CONTEXT_TOKENS = 8192  # longest prompt + completion the local engine accepts (the model allows 32k)
 DEFAULT_BATCH_SIZE = 16  # prompts generated together on the batched path
+MIN_SHARED_PREFIX = 32  # shortest common prompt prefix (tokens) worth prefilling once for a whole batch
 STOP_WINDOW = 24  # tokens decoded from the end of a completion to look for stop strings
 DEFAULT_SEED = 1234  # first seed for sampling when a request gives none; each call takes the next one
 
@@ -357,12 +358,21 @@ class LocalEngine:
         from transformers import DynamicCache
 
         tok = self._tokenizer
-        width = max(len(r) for r in rows)
         pad = tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=net.config)
+        # Prompts that start alike (few-shot examples, a shared instruction) share one prefill of that prefix:
+        # its keys and values are computed once and copied to every row, as providers' prompt caching does.
+        shared = self._shared_prefix(rows) if len(rows) > 1 else 0
+        prefix_mask = torch.ones(len(rows), shared, dtype=torch.long)
+        if shared:
+            net(input_ids=torch.tensor([rows[0][:shared]]), attention_mask=torch.ones(1, shared, dtype=torch.long),
+                position_ids=torch.arange(shared)[None], cache=cache, use_cache=True, logits_to_keep=1)
+            cache.batch_repeat_interleave(len(rows))
+            rows = [r[shared:] for r in rows]
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        mask = torch.cat([prefix_mask, torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         out = net(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                   logits_to_keep=1)
         next_pos = positions[:, -1:] + 1
@@ -389,6 +399,15 @@ class LocalEngine:
                       use_cache=True)
             next_pos = next_pos + 1
         return list(zip(new, finish, strict=True))
+
+    @staticmethod
+    def _shared_prefix(rows: list[list[int]]) -> int:
+        """Tokens every row starts with (keeping at least one token per row to prefill), 0 if too few to pay."""
+        limit = min(len(r) for r in rows) - 1
+        n = 0
+        while n < limit and all(r[n] == rows[0][n] for r in rows):
+            n += 1
+        return n if n >= MIN_SHARED_PREFIX else 0
 
     @staticmethod
     def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:

@@ -1,0 +1,294 @@
+"""Prompt engineering by measurement: templates, parsers, the evaluation runner, structured output, rubric checks,
+an LLM judge and a cost meter. Taught in 01_prompt_engineering.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .datasets import load_prices
+
+LABELS = ("positive", "negative")  # the two sentiment labels of the review data set
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Templates
+# ------------------------------------------------------------------------------------------------------------
+
+def few_shot_prompt(text: str, examples: list[dict] = (), instruction: str = "",
+                    template: str = "Review: {text}\nSentiment: {label}") -> str:
+    """A completion prompt: an optional instruction, worked examples, then the new item with its answer left open.
+
+    Taught in 01. The last line ends right where the model should write the label.
+    """
+    parts = [instruction.strip()] if instruction.strip() else []
+    parts += [template.format(text=e["text"], label=e["label"]) for e in examples]
+    open_item = template.format(text=text, label="").rstrip()
+    parts.append(open_item)
+    return "\n\n".join(parts)
+
+
+def delimit(text: str, tag: str = "review") -> str:
+    """Wrap untrusted text in XML-style tags, removing any copy of those tags inside it. Taught in 01."""
+    cleaned = text.replace(f"<{tag}>", "").replace(f"</{tag}>", "")
+    return f"<{tag}>\n{cleaned}\n</{tag}>"
+
+
+def parse_label(text: str, labels: tuple[str, ...] = LABELS) -> str | None:
+    """The label a completion starts with ('Positive.' -> 'positive'), or None if it starts with anything else."""
+    words = re.findall(r"[a-zA-Z]+", text or "")
+    if not words:
+        return None
+    first = words[0].lower()
+    return first if first in labels else None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The evaluation runner
+# ------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    """The scores of one prompt variant on an evaluation set, with every answer kept for inspection."""
+
+    name: str
+    accuracy: float  # share of items whose parsed answer equals the expected one
+    valid_rate: float  # share of answers the parser could read at all
+    prompt_tokens: float  # mean per request
+    completion_tokens: float  # mean per request
+    latency_s: float  # mean seconds per request (a batch's time shared among its requests)
+    answers: list = field(default_factory=list, repr=False)  # (item, raw text, parsed) per item
+
+    def row(self) -> dict:
+        return {"variant": self.name, "accuracy": round(self.accuracy, 3), "valid": round(self.valid_rate, 3),
+                "prompt_tokens": round(self.prompt_tokens, 1), "completion_tokens": round(self.completion_tokens, 1),
+                "latency_s": round(self.latency_s, 3)}
+
+    def mistakes(self) -> list[tuple[dict, str, object]]:
+        return [(item, raw, parsed) for item, raw, parsed in self.answers if parsed != item["label"]]
+
+
+def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], str | list[dict]], items: list[dict],
+                    parse: Callable[[str], object] = parse_label, expected: Callable[[dict], object] | None = None,
+                    max_tokens: int = 3, stop: list[str] | None = None, progress: bool = True,
+                    meter: CostMeter | None = None) -> Evaluation:
+    """Score one prompt variant: `build(item)` gives a prompt string (completions) or messages (chat). Taught in 01.
+
+    Runs at temperature 0, batched on the local engine. `expected(item)` defaults to item["label"].
+    """
+    from .llm import chat_many, complete_many
+
+    expected = expected or (lambda item: item["label"])
+    prompts = [build(item) for item in items]
+    if all(isinstance(p, str) for p in prompts):
+        answers = complete_many(client, model, prompts, max_tokens=max_tokens, temperature=0.0,
+                                stop=stop if stop is not None else ["\n"], progress=progress, desc=name)
+    else:
+        answers = chat_many(client, model, prompts, max_tokens=max_tokens, temperature=0.0, stop=stop,
+                            progress=progress, desc=name)
+    parsed = [parse(a.text) for a in answers]
+    if meter is not None:
+        for a in answers:
+            meter.add(a.prompt_tokens, a.completion_tokens)
+    n = max(len(items), 1)
+    return Evaluation(
+        name=name,
+        accuracy=sum(p == expected(item) for p, item in zip(parsed, items, strict=True)) / n,
+        valid_rate=sum(p is not None for p in parsed) / n,
+        prompt_tokens=sum(a.prompt_tokens for a in answers) / n,
+        completion_tokens=sum(a.completion_tokens for a in answers) / n,
+        latency_s=sum(a.latency_s for a in answers) / n,
+        answers=list(zip(items, [a.text for a in answers], parsed, strict=True)),
+    )
+
+
+def compare_prompts(client, model: str, variants: dict[str, Callable], items: list[dict], **kwargs):
+    """Run every variant over the same items; returns (a pandas table, {name: Evaluation}). Taught in 01."""
+    import pandas as pd
+
+    results = {name: evaluate_prompt(client, model, name, build, items, **kwargs) for name, build in variants.items()}
+    return pd.DataFrame([r.row() for r in results.values()]).set_index("variant"), results
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Structured output
+# ------------------------------------------------------------------------------------------------------------
+
+def parse_json_object(text: str) -> tuple[dict | None, str]:
+    """The first JSON object in `text`, or (None, why not). Tolerates text around it and ```json fences."""
+    text = (text or "").strip()
+    start = text.find("{")
+    if start < 0:
+        return None, "no '{' in the answer"
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text[start:], start=start):
+        if in_string:
+            escaped = (ch == "\\") and not escaped
+            if ch == '"' and not escaped:
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                try:
+                    value = json.loads(text[start:i + 1])
+                except ValueError as exc:
+                    return None, f"invalid JSON: {exc.msg} at character {exc.pos}"
+                return value, ""
+    return None, "the JSON object is never closed"
+
+
+def validate(value, schema: dict) -> str:
+    """'' when `value` matches the JSON schema, else the first problem in one line."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the object"
+        return f"{where}: {exc.message}"
+    return ""
+
+
+@dataclass
+class StructuredAnswer:
+    value: dict | None  # the parsed, schema-valid object, or None
+    error: str  # '' when valid, else why the last attempt failed
+    attempts: int  # requests made (1 + retries used)
+    raw: str  # the last raw answer
+
+
+def ask_for_json(client, model: str, prompt: str, schema: dict, retries: int = 1, max_tokens: int = 80,
+                 stop: list[str] | None = None) -> StructuredAnswer:
+    """Complete `prompt`, parse and validate the JSON; on failure retry with the error appended. Taught in 01."""
+    current, raw, error = prompt, "", ""
+    for attempt in range(1, retries + 2):
+        raw = client.completions.create(model=model, prompt=current, max_tokens=max_tokens, temperature=0,
+                                        stop=stop or ["\n\n"]).choices[0].text
+        value, error = parse_json_object(raw)
+        if value is not None:
+            error = validate(value, schema)
+            if not error:
+                return StructuredAnswer(value, "", attempt, raw)
+        current = f"{prompt}{raw.rstrip()}\nThat answer is not valid ({error}). Corrected JSON:"
+    return StructuredAnswer(None, error, retries + 1, raw)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Judging generated copy
+# ------------------------------------------------------------------------------------------------------------
+
+def rubric_check(description: str, product: dict, guide: dict) -> dict:
+    """Programmatic checks of a product description against the brand guide. Taught in 01.
+
+    Returns a dict of named booleans plus 'score' (share passed). Checks are strict and explainable: facts
+    mentioned (at least two of the product's facts, matched on their key words), banned phrases absent, length
+    within the guide's limits, no exclamation marks, the product named.
+    """
+    text = description.lower()
+    words = re.findall(r"[\w'-]+", description)
+    mentioned = [f for f in product["facts"] if _mentions(text, f)]
+    checks = {
+        "names_product": product["name"].lower() in text or product["name"].lower().replace("fernleaf ", "") in text,
+        "two_facts": len(mentioned) >= 2,
+        "no_banned_phrases": not any(b in text for b in guide["banned_phrases"]),
+        "length_ok": guide["length_words"]["min"] <= len(words) <= guide["length_words"]["max"],
+        "no_exclamation": "!" not in description,
+    }
+    checks["score"] = sum(checks.values()) / len(checks)
+    checks["facts_found"] = mentioned
+    return checks
+
+
+_STOP = {"the", "a", "an", "and", "or", "of", "with", "for", "from", "to", "in", "on", "made", "by", "is", "it"}
+
+
+def _mentions(text: str, fact: str) -> bool:
+    """A fact counts as mentioned when most of its content words (at least two) appear in the text."""
+    keys = [w for w in re.findall(r"[a-z0-9]+", fact.lower()) if w not in _STOP and len(w) > 2]
+    hits = sum(w in text for w in keys)
+    return hits >= max(2, round(0.6 * len(keys)))
+
+
+JUDGE_SCHEMA = {"type": "object", "required": ["verdict", "reason"], "additionalProperties": False,
+                "properties": {"verdict": {"enum": ["pass", "fail"]}, "reason": {"type": "string", "maxLength": 300}}}
+
+
+def llm_judge(client, model: str, description: str, product: dict, guide: dict) -> StructuredAnswer:
+    """Ask a (stronger) chat model whether a description follows the brand guide; the verdict is parsed strictly
+    against JUDGE_SCHEMA, so a rambling or malformed judgement counts as no verdict. Taught in 01."""
+    rules = "\n".join(f"- {r}" for r in guide["tone"])
+    messages = [
+        {"role": "system", "content": "You review marketing copy against a brand guide. Reply with one JSON object "
+                                      '{"verdict": "pass" | "fail", "reason": "<one sentence>"} and nothing else.'},
+        {"role": "user", "content": f"Brand rules:\n{rules}\nNever say: {', '.join(guide['banned_phrases'])}.\n"
+                                    f"Product facts: {'; '.join(product['facts'])}.\n\n"
+                                    f"<description>\n{description}\n</description>"},
+    ]
+    raw = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=120)
+    text = raw.choices[0].message.content or ""
+    value, error = parse_json_object(text)
+    if value is not None:
+        error = validate(value, JUDGE_SCHEMA)
+    return StructuredAnswer(value if not error else None, error, 1, text)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Tokens and money
+# ------------------------------------------------------------------------------------------------------------
+
+class CostMeter:
+    """Counts the tokens of every call and prices them at a hosted model's published rate. Taught in 01.
+
+        meter = CostMeter()
+        meter.track(client.chat.completions.create(...))   # returns the response unchanged
+        meter.cost("gpt-4o-mini")                           # USD for the same tokens on that model
+    """
+
+    def __init__(self, prices: dict | None = None):
+        self.prices = prices or load_prices()
+        self.requests = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.seconds = 0.0
+        self._started = time.perf_counter()
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.requests += 1
+        self.prompt_tokens += int(prompt_tokens)
+        self.completion_tokens += int(completion_tokens)
+
+    def track(self, response):
+        """Count a response's usage (a Completion or ChatCompletion) and return the response."""
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.add(usage.prompt_tokens, usage.completion_tokens)
+        return response
+
+    def cost(self, model: str) -> float:
+        """USD the counted tokens would cost on `model` at the shipped price table's rates."""
+        table = self.prices["models"]
+        if model not in table:
+            raise KeyError(f"No price for {model!r} in model_prices.json; known: {', '.join(table)}.")
+        rate = table[model]
+        return (self.prompt_tokens * rate["input"] + self.completion_tokens * rate["output"]) / 1_000_000
+
+    def table(self):
+        """The same tokens priced on every model of the price table, as a DataFrame."""
+        import pandas as pd
+
+        rows = [{"model": m, "usd": round(self.cost(m), 6), "usd_per_1k_requests":
+                 round(1000 * self.cost(m) / max(self.requests, 1), 4)} for m in self.prices["models"]]
+        return pd.DataFrame(rows).set_index("model")
+
+    def __repr__(self) -> str:
+        return (f"CostMeter({self.requests} requests, {self.prompt_tokens} prompt + {self.completion_tokens} "
+                f"completion tokens; prices as of {self.prices['as_of']})")
