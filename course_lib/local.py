@@ -275,6 +275,7 @@ class LocalEngine:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         dtype = torch.bfloat16 if self.settings.local_precision == "bf16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         if adapter_dir is not None:

@@ -81,6 +81,4 @@ def prompt_playground(client, model: str, examples: list[dict] = (), system: str
     run.on_click(on_run)
     # The default request runs once as plain text too, so the cell shows something useful where widgets don't render.
     print(_report_text(run_prompt(client, model, system, user, examples, temperature, max_tokens)))
-    box = w.VBox([system_box, user_box, w.HBox([shots, temp, length, run]), out])
-    display(box)
-    return box
+    return w.VBox([system_box, user_box, w.HBox([shots, temp, length, run]), out])  # the notebook displays it

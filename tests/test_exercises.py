@@ -12,6 +12,12 @@ WRONG = {
     ("00_setup", "q1"): 'first = "Fernleaf Home makes cleaning products that are green"',
     ("00_setup", "q2"): 'n_tokens = len("Are eyeglasses covered by my health plan?".split())',
     ("00_setup", "q3"): 'def complete(prompt, max_tokens=20):\n    return prompt.upper()',
+    ("01_prompt_engineering", "q1"): 'def my_prompt(review):\n    return few_shot_prompt(review["text"])',
+    ("01_prompt_engineering", "q2"): 'def parse_sentiment(text):\n    return text.strip().lower() or None',
+    ("01_prompt_engineering", "q3"): 'def json_prompt(message):\n    return "Describe: " + message["text"]',
+    ("01_prompt_engineering", "q4"): 'def delimit(text):\n    return "<review>" + text + "</review>"',
+    ("01_prompt_engineering", "q5"): 'hard_cases = [{"text": "Love it, works great.", "label": "positive"}] * 5',
+    ("01_prompt_engineering", "q6"): 'cost_usd = 0.05',
 }
 
 
@@ -54,8 +60,9 @@ def test_wrong_answers_are_incorrect_with_a_reason(key):
     module = exercise_module(ROOT / "exercises" / f"{stem}.ipynb")
     question = getattr(module, name)
     namespace = dict(vars(module))
-    exec(compile("from course_lib.llm import setup\nclient, settings = setup(show=False)\nMODEL = settings.chat_model",
-                 "<setup>", "exec"), namespace)
+    setup = ("from course_lib.prompting import few_shot_prompt\nfrom course_lib.llm import setup\n"
+             "client, settings = setup(show=False)\nMODEL = settings.chat_model")
+    exec(compile(setup, "<setup>", "exec"), namespace)
     exec(compile(WRONG[key], "<wrong answer>", "exec"), namespace)
     result = question.evaluate(namespace)
     assert result.outcome == INCORRECT and len(result.message) > 20, result
