@@ -54,7 +54,11 @@ def test_server_with_api_key_refuses_others():
         server.shutdown()
 
 
-@pytest.mark.parametrize("notebook", ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb"])
+COMPATIBLE_NOTEBOOKS = ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb", "notebooks/01_prompt_engineering.ipynb",
+                        "exercises/01_prompt_engineering.ipynb", "solutions/01_prompt_engineering.ipynb"]
+
+
+@pytest.mark.parametrize("notebook", COMPATIBLE_NOTEBOOKS)
 def test_notebooks_run_against_the_server(course_server, notebook, tmp_path):
     """The lessons run unchanged when COURSE_PROVIDER=compatible points at a real server."""
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",

@@ -130,16 +130,21 @@ class JsonEveryTime(Question):
         "End the prompt with `Message: <the message>\\nJSON:` so the model's next line is the object; the check "
         "stops at the first newline.",
         "Use `json.dumps(example['expected'])` for the examples, so they are valid JSON themselves.",
+        "List the allowed values in the prompt (the products from `load_products()` and the issue names): a model "
+        "that has to guess a value invents one, and the schema rejects it.",
     ]
     solution_code = """
     import json
 
     examples = load_support_messages("test")[:3]
+    catalogue = "\\n".join(f"{p['id']}: {p['name']}" for p in load_products())
+    issues = ", ".join(SUPPORT_SCHEMA["properties"]["issue"]["enum"])
 
 
     def json_prompt(message):
+        head = (f"Extract the fields of each customer message as JSON.\\nProducts:\\n{catalogue}\\n"
+                f"issue is one of: {issues}.\\n\\n")
         shots = "".join(f"Message: {m['text']}\\nJSON: {json.dumps(m['expected'])}\\n\\n" for m in examples)
-        head = "Extract the fields of each customer message as JSON.\\n\\n"
         return head + shots + f"Message: {message['text']}\\nJSON:"
     """
 
@@ -208,12 +213,12 @@ class HardCases(Question):
     solution_code = """
     hard_cases = [
         {"text": "I wanted to love this spray, but it left a sticky film on every counter.", "label": "negative"},
-        {"text": "Lovely scent, shame the bottle cracked and leaked in the cupboard.", "label": "negative"},
         {"text": "Great idea, terrible execution: the soap barely lathers and my dishes stay greasy.",
          "label": "negative"},
-        {"text": "The pouch split open on arrival and soaked the whole box.", "label": "negative"},
         {"text": "Nice packaging, but the floor cleaner left streaks I had to mop twice.", "label": "negative"},
-        {"text": "My hands broke out in a rash after two days with this hand soap.", "label": "negative"},
+        {"text": "Total waste of money. The glass cleaner smeared everything.", "label": "negative"},
+        {"text": "Did nothing to the limescale. Very disappointed.", "label": "negative"},
+        {"text": "Too expensive for how little it cleans.", "label": "negative"},
     ]
     """
 
