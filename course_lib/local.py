@@ -222,6 +222,26 @@ def quantize_output_layer_int8_(model) -> None:
     model.lm_head = wrapped[0]
 
 
+class OutputLayer(torch.nn.Module):
+    """The output layer computed as W @ x.T: on CPU, up to 4x faster than nn.Linear for a batch of a few rows.
+
+    Same weight (still tied to the input embedding), same result up to float rounding; only the order of the
+    matrix product changes, which lets the BLAS library stream the 262k-row weight once for all rows.
+    """
+
+    def __init__(self, linear: torch.nn.Linear):
+        super().__init__()
+        self.weight = linear.weight
+        self.bias = linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        y = (self.weight @ flat.T).T
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.weight.shape[0])
+
+
 @dataclass
 class Generation:
     """One generated completion with its token counts."""
@@ -285,6 +305,8 @@ class LocalEngine:
         model.eval()
         if self.settings.local_precision == "int8":
             quantize_output_layer_int8_(model)
+        elif self.settings.local_precision == "fp32":
+            model.lm_head = OutputLayer(model.lm_head)
         return model
 
     def load_training_model(self):

@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent  # the course repository (course_lib is installed editable)
 FOLDERS = ("notebooks", "exercises", "solutions")
 CHECK_CALL = re.compile(r"^\s*(q\d+)\.check\(\)\s*$", re.MULTILINE)
+ALL_CORRECT = ("# Every reference solution above must pass its check.\n"
+               "assert all(q.status == \"Correct\" for q in progress.questions), progress")
 SOLUTION_BANNER = ("> **Solutions.** Made from `exercises/{name}` by `python -m course_lib solutions`; "
                    "every check below should say *Correct*. Try the exercises first!")
 
@@ -57,6 +59,9 @@ def make_solution(exercise_path: Path):
     banner = nbformat.v4.new_markdown_cell(SOLUTION_BANNER.format(name=exercise_path.name))
     banner.id = "solutions-banner"  # fixed, so regenerating gives the same file
     solved.cells.insert(1, banner)
+    verdict = nbformat.v4.new_code_cell(ALL_CORRECT)
+    verdict.id = "solutions-all-correct"
+    solved.cells.append(verdict)  # nbval runs this: a solution that stops passing its check fails CI
     for cell in solved.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

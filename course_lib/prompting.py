@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -34,16 +33,18 @@ def few_shot_prompt(text: str, examples: list[dict] = (), instruction: str = "",
 
 def delimit(text: str, tag: str = "review") -> str:
     """Wrap untrusted text in XML-style tags, removing any copy of those tags inside it. Taught in 01."""
-    cleaned = text.replace(f"<{tag}>", "").replace(f"</{tag}>", "")
+    cleaned = text
+    while f"<{tag}>" in cleaned or f"</{tag}>" in cleaned:  # repeat: removing one tag can join the pieces of another
+        cleaned = cleaned.replace(f"<{tag}>", "").replace(f"</{tag}>", "")
     return f"<{tag}>\n{cleaned}\n</{tag}>"
 
 
 def parse_label(text: str, labels: tuple[str, ...] = LABELS) -> str | None:
-    """The label a completion starts with ('Positive.' -> 'positive'), or None if it starts with anything else."""
-    words = re.findall(r"[a-zA-Z]+", text or "")
-    if not words:
+    """The label a completion starts with (' Positive.' -> 'positive'), or None if it starts with anything else."""
+    match = re.match(r"""\s*["'(\[]*([A-Za-z]+)""", text or "")
+    if not match:
         return None
-    first = words[0].lower()
+    first = match.group(1).lower()
     return first if first in labels else None
 
 
@@ -62,6 +63,7 @@ class Evaluation:
     completion_tokens: float  # mean per request
     latency_s: float  # mean seconds per request (a batch's time shared among its requests)
     answers: list = field(default_factory=list, repr=False)  # (item, raw text, parsed) per item
+    expected: Callable[[dict], object] = field(default=lambda item: item["label"], repr=False)  # right answer
 
     def row(self) -> dict:
         return {"variant": self.name, "accuracy": round(self.accuracy, 3), "valid": round(self.valid_rate, 3),
@@ -69,7 +71,8 @@ class Evaluation:
                 "latency_s": round(self.latency_s, 3)}
 
     def mistakes(self) -> list[tuple[dict, str, object]]:
-        return [(item, raw, parsed) for item, raw, parsed in self.answers if parsed != item["label"]]
+        """(item, raw answer, parsed answer) for every item whose parsed answer differs from its expected one."""
+        return [(item, raw, parsed) for item, raw, parsed in self.answers if parsed != self.expected(item)]
 
 
 def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], str | list[dict]], items: list[dict],
@@ -83,7 +86,8 @@ def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], str |
     from .llm import chat_many, complete_many
 
     expected = expected or (lambda item: item["label"])
-    prompts = [build(item) for item in items]
+    hidden = ("label", "expected")  # the answer never reaches the prompt builder, so it cannot leak into a prompt
+    prompts = [build({k: v for k, v in item.items() if k not in hidden}) for item in items]
     if all(isinstance(p, str) for p in prompts):
         answers = complete_many(client, model, prompts, max_tokens=max_tokens, temperature=0.0,
                                 stop=stop if stop is not None else ["\n"], progress=progress, desc=name)
@@ -103,6 +107,7 @@ def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], str |
         completion_tokens=sum(a.completion_tokens for a in answers) / n,
         latency_s=sum(a.latency_s for a in answers) / n,
         answers=list(zip(items, [a.text for a in answers], parsed, strict=True)),
+        expected=expected,
     )
 
 
@@ -127,8 +132,11 @@ def parse_json_object(text: str) -> tuple[dict | None, str]:
     depth, in_string, escaped = 0, False, False
     for i, ch in enumerate(text[start:], start=start):
         if in_string:
-            escaped = (ch == "\\") and not escaped
-            if ch == '"' and not escaped:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
                 in_string = False
             continue
         if ch == '"':
@@ -258,8 +266,6 @@ class CostMeter:
         self.requests = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
-        self.seconds = 0.0
-        self._started = time.perf_counter()
 
     def add(self, prompt_tokens: int, completion_tokens: int) -> None:
         self.requests += 1

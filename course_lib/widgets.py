@@ -21,14 +21,16 @@ def run_prompt(client, model: str, system: str, user: str, examples: list[dict] 
     messages.append({"role": "user", "content": user})
     started = time.perf_counter()
     response = client.chat.completions.create(model=model, messages=messages, temperature=temperature,
-                                              max_tokens=max_tokens, **({"seed": 0} if temperature > 0 else {}))
+                                              max_tokens=max_tokens)
     latency = time.perf_counter() - started
-    try:
+    from .llm import local_engine
+
+    if local_engine(client) is not None:
         from .local import render_chat
 
         rendered = render_chat(messages)[0]
-    except ImportError:  # pragma: no cover - torch missing
-        rendered = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+    else:  # a hosted model renders messages its own way; show what was sent
+        rendered = "\n".join(f"[{m['role']}] {m['content']}" for m in messages)
     return {"answer": response.choices[0].message.content or "", "finish_reason": response.choices[0].finish_reason,
             "prompt_tokens": response.usage.prompt_tokens if response.usage else None,
             "completion_tokens": response.usage.completion_tokens if response.usage else None,
@@ -38,7 +40,7 @@ def run_prompt(client, model: str, system: str, user: str, examples: list[dict] 
 def _report_text(result: dict) -> str:
     return (f"answer: {result['answer']!r}\nfinish_reason: {result['finish_reason']} · prompt tokens: "
             f"{result['prompt_tokens']} · completion tokens: {result['completion_tokens']} · latency: "
-            f"{result['latency_s']:.2f} s\n--- the prompt the model read (local rendering) ---\n"
+            f"{result['latency_s']:.2f} s\n--- the prompt as the model read it (local) or as it was sent ---\n"
             f"{result['rendered_prompt']}")
 
 
@@ -75,7 +77,7 @@ def prompt_playground(client, model: str, examples: list[dict] = (), system: str
             display(HTML(f"<b>answer</b>{badge}: <code>{html.escape(result['answer'])}</code><br>"
                          f"{result['prompt_tokens']} prompt + {result['completion_tokens']} completion tokens · "
                          f"{result['latency_s']:.2f} s · finish: {result['finish_reason']}"
-                         f"<details><summary>the prompt the model read</summary><pre>"
+                         f"<details><summary>the prompt (as the local model read it, or as sent)</summary><pre>"
                          f"{html.escape(result['rendered_prompt'])}</pre></details>"))
 
     run.on_click(on_run)

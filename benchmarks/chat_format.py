@@ -1,0 +1,58 @@
+"""Which text rendering of chat messages does the base model answer best? Prints JSON with --json.
+
+    python benchmarks/chat_format.py --json
+
+The task: the 50 dev reviews of lesson 01, asked as a chat (a system instruction, four solved examples as
+user/assistant turns, then the review). Each format in course_lib.local.CHAT_FORMATS renders the same messages;
+the answer's first word is parsed as the label. The format with the best accuracy is the engine's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    from course_lib.config import load_settings
+    from course_lib.datasets import load_reviews
+    from course_lib.local import CHAT_FORMATS, DEFAULT_CHAT_FORMAT, get_engine, render_chat
+    from course_lib.prompting import parse_label
+
+    engine = get_engine(load_settings())
+    pool, dev = load_reviews("fewshot"), load_reviews("dev")
+    positives = [r for r in pool if r["label"] == "positive"]
+    negatives = [r for r in pool if r["label"] == "negative"]
+    shots = [r for pair in zip(positives[:2], negatives[:2], strict=True) for r in pair]
+
+    def conversation(review: dict) -> list[dict]:
+        messages = [{"role": "system", "content": "Classify the sentiment of each customer review as positive or "
+                                                  "negative. Answer with one word."}]
+        for s in shots:
+            messages += [{"role": "user", "content": s["text"]}, {"role": "assistant", "content": s["label"]}]
+        return messages + [{"role": "user", "content": review["text"]}]
+
+    results = {}
+    for name in CHAT_FORMATS:
+        rendered = [render_chat(conversation(r), chat_format=name) for r in dev]
+        started = time.perf_counter()
+        outputs = engine.generate([p for p, _ in rendered], max_tokens=3, stop=rendered[0][1])
+        parsed = [parse_label(g[0].text) for g in outputs]
+        results[name] = {
+            "accuracy": round(sum(p == r["label"] for p, r in zip(parsed, dev, strict=True)) / len(dev), 3),
+            "valid": round(sum(p is not None for p in parsed) / len(dev), 3),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    best = max(results, key=lambda n: (results[n]["accuracy"], results[n]["valid"]))
+    report = {"task": f"sentiment of {len(dev)} dev reviews, 4 examples as chat turns", "formats": results,
+              "best": best, "default": DEFAULT_CHAT_FORMAT}
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
