@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from ..checks import Incorrect, Question, bind
-from ..config import load_settings
-from ..llm import get_client, local_engine
+from ..llm import local_engine
+from . import configured_client
 
 PROBE_PROMPT = "Fernleaf Home makes cleaning products that are"  # the prompt of q1
 TOKEN_TEXT = "Are eyeglasses covered by my health plan?"  # the text whose tokens q2 counts
-
-
-def _client_and_model():
-    settings = load_settings()
-    return get_client(settings), settings.chat_model
 
 
 class FirstCompletion(Question):
@@ -58,7 +53,7 @@ class CountTokens(Question):
     def verify(self, n_tokens):
         if not isinstance(n_tokens, int):
             raise Incorrect(f"`n_tokens` should be a whole number; got {n_tokens!r}.")
-        client, model = _client_and_model()
+        client, model = configured_client()
         truth = client.completions.create(model=model, prompt=TOKEN_TEXT, max_tokens=1, temperature=0).usage
         if n_tokens == len(TOKEN_TEXT.split()):
             raise Incorrect("That is the number of words. Models count tokens, which are often pieces of words: "
@@ -87,7 +82,7 @@ class CompleteHelper(Question):
     def verify(self, complete):
         if not callable(complete):
             raise Incorrect("`complete` should be a function: `def complete(prompt, max_tokens=20): ...`.")
-        client, model = _client_and_model()
+        client, model = configured_client()
         for prompt, max_tokens in self.cases:
             got = self.call(complete, prompt, max_tokens)
             if not isinstance(got, str):

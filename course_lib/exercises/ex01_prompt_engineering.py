@@ -9,10 +9,9 @@ import math
 import re
 
 from ..checks import Incorrect, Question, bind, is_placeholder
-from ..config import load_settings
 from ..datasets import load_products, load_reviews, load_support_messages
-from ..llm import get_client
 from ..prompting import LABELS, evaluate_prompt, few_shot_prompt, parse_json_object, validate
+from . import configured_client
 
 TARGET_ACCURACY = 0.80  # q1: accuracy the learner's prompt must reach on the dev split
 ISSUES = ["leak", "missing_item", "late_delivery", "skin_reaction", "refund_request", "question", "praise"]
@@ -27,11 +26,6 @@ SUPPORT_SCHEMA = {  # q3: what every extracted answer must match
         "order_number": {"type": ["string", "null"]},
     },
 }
-
-
-def _client_and_model():
-    settings = load_settings()
-    return get_client(settings), settings.chat_model
 
 
 def _pool():
@@ -85,7 +79,7 @@ class FewShotAccuracy(Question):
             raise Incorrect(f"my_prompt(review) returned a {type(sample).__name__}; return the prompt text.")
         if isinstance(sample, str) and dev[0]["text"] not in sample:
             raise Incorrect("The prompt must contain the review it classifies (review['text']).")
-        client, model = _client_and_model()
+        client, model = configured_client()
         result = evaluate_prompt(client, model, "your prompt", my_prompt, dev, progress=False)
         if result.accuracy < TARGET_ACCURACY:
             raise Incorrect(f"Your prompt scores {result.accuracy:.0%} on the {len(dev)} dev reviews "
@@ -160,7 +154,7 @@ class JsonEveryTime(Question):
         prompts = [self.call(json_prompt, m) for m in dev]
         if not all(isinstance(p, str) and m["text"] in p for p, m in zip(prompts, dev, strict=True)):
             raise Incorrect("Each prompt must be a string that contains the message's text.")
-        client, model = _client_and_model()
+        client, model = configured_client()
         answers = complete_many(client, model, prompts, max_tokens=48, stop=["\n"], progress=False)
         for message, answer in zip(dev, answers, strict=True):
             value, problem = parse_json_object(answer.text)
@@ -237,7 +231,7 @@ class HardCases(Question):
             if not isinstance(case, dict) or not isinstance(case.get("text"), str) or not case["text"].strip() \
                     or case.get("label") not in LABELS or is_placeholder(case.get("text")):
                 raise Incorrect(f"Every case needs a non-empty 'text' and a 'label' of positive or negative: {case!r}.")
-        client, model = _client_and_model()
+        client, model = configured_client()
         weak = evaluate_prompt(client, model, "weak", weak_prompt, hard_cases, progress=False)
         strong = evaluate_prompt(client, model, "strong", strong_prompt, hard_cases, progress=False)
         if strong.accuracy < 0.8:
@@ -274,7 +268,7 @@ class CostEstimate(Question):
         from ..datasets import load_prices
         from ..llm import complete_many
 
-        client, model = _client_and_model()
+        client, model = configured_client()
         dev = load_reviews("dev")
         answers = complete_many(client, model, [strong_prompt(r) for r in dev], max_tokens=1, progress=False)
         mean_tokens = sum(a.prompt_tokens for a in answers) / len(answers)
