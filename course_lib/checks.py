@@ -18,6 +18,7 @@ exercises still runs top to bottom. The solution is real code kept once: the sol
 
 from __future__ import annotations
 
+import abc
 import html
 import inspect
 import textwrap
@@ -88,8 +89,8 @@ def _clean(message: str) -> str:
     return message.replace(CORRECT, "correct").replace(NOT_ATTEMPTED, "not attempted").replace(INCORRECT, "incorrect")
 
 
-class Question:
-    """One exercise. Subclasses set `variables`, `hints`, `solution` and implement `verify`."""
+class Question(abc.ABC):
+    """One exercise. Subclasses set `variables`, `hints`, `solution_code` and implement `verify`."""
 
     variables: list[str] = []  # names the learner's cell defines, passed to verify in this order
     hints: list[str] = []  # graded: hint(1) nudges, the last one nearly gives the answer away
@@ -101,8 +102,9 @@ class Question:
     def title(self) -> str:
         return (inspect.getdoc(self) or type(self).__name__).splitlines()[0]
 
-    def verify(self, *values) -> None:  # pragma: no cover - every question overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def verify(self, *values) -> None:
+        """Raise Incorrect("why") when the learner's values are wrong; return normally when they are right."""
 
     # -- what the learner calls ------------------------------------------------------------------------------
     def check(self, namespace: dict | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class Embedder:
         vectors = np.asarray(rows, dtype=np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
-    @property
+    @functools.cached_property
     def dimension(self) -> int:
+        """Length of each embedding vector (asked of the model once, then remembered)."""
         return int(self.encode(["dimension probe"]).shape[1])
