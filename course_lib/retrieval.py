@@ -291,3 +291,19 @@ class FilteredRetriever(Retriever):
 
     def search(self, query: str, k: int = 5, where: dict | None = None) -> list[Hit]:
         return self.inner.search(query, k, {**(self.make_filter(query) or {}), **(where or {})})
+
+
+DEFAULT_CHUNK_WORDS = 120  # the lesson's default pipeline: measured best trade-off in 02_rag
+DEFAULT_OVERLAP_WORDS = 30
+
+
+def default_retriever(chunks: list[Chunk] | None = None, embedder: Embedder | None = None,
+                      progress: bool = False) -> FilteredRetriever:
+    """The lesson's default pipeline: 120-word chunks sharing 30 words, dense + BM25 fused by RRF, and the
+    plan-year filter. Pass chunks to use your own."""
+    if chunks is None:
+        from .chunking import chunk_fixed, load_documents
+
+        chunks = chunk_fixed(load_documents(), DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS)
+    dense = DenseRetriever(chunks, embedder, progress=progress)
+    return FilteredRetriever(HybridRetriever(dense, BM25Retriever(chunks)))
