@@ -18,6 +18,19 @@ WRONG = {
     ("01_prompt_engineering", "q4"): 'def delimit(text):\n    return "<review>" + text + "</review>"',
     ("01_prompt_engineering", "q5"): 'hard_cases = [{"text": "Love it, works great.", "label": "positive"}] * 5',
     ("01_prompt_engineering", "q6"): 'cost_usd = 0.05',
+    ("02_rag", "q1"): 'def chunk_words(text, size, overlap):\n    w = text.split()\n'
+                      '    return [" ".join(w[i:i + size]) for i in range(0, len(w), size)]',
+    ("02_rag", "q2"): 'def recall_at_k(retrieved, relevant, k):\n'
+                      '    return len(set(retrieved[:k]) & set(relevant)) / k',
+    ("02_rag", "q3"): 'def mean_reciprocal_rank(runs):\n'
+                      '    return sum(1 / (r.index(next(iter(s))) + 1) if next(iter(s)) in r else 0 for r, s in runs)'
+                      ' / len(runs)',
+    ("02_rag", "q4"): 'def fuse(rankings, k=60):\n'
+                      '    return list(dict.fromkeys(i for r in rankings for i in r))',
+    ("02_rag", "q5"): 'chunk_size = 400\noverlap = 0\nk = 5',
+    ("02_rag", "q6"): 'def where_for(question):\n    return {"year": 2026}',
+    ("02_rag", "q7"): 'def build_prompt(question, passages):\n'
+                      '    return "\\n".join(passages) + "\\nQuestion: " + question + "\\nAnswer:"',
 }
 
 
