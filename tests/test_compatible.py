@@ -54,8 +54,9 @@ def test_server_with_api_key_refuses_others():
         server.shutdown()
 
 
-COMPATIBLE_NOTEBOOKS = ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb", "notebooks/01_prompt_engineering.ipynb",
-                        "exercises/01_prompt_engineering.ipynb", "solutions/01_prompt_engineering.ipynb"]
+# Lesson 00 end to end (completions, chat, streaming, models, tokens) and lesson 01's checks, which send batched
+# evaluations over HTTP. The longer lessons run on the local default only, to keep CI within its 30 minutes.
+COMPATIBLE_NOTEBOOKS = ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb", "solutions/01_prompt_engineering.ipynb"]
 
 
 @pytest.mark.parametrize("notebook", COMPATIBLE_NOTEBOOKS)
