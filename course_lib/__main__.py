@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib doctor | serve | solutions`."""
+"""Command line: `python -m course_lib doctor | serve | solutions | validate | progress`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--api-key", default="", help="require this key from clients (they send it as OPENAI_API_KEY)")
     sol = commands.add_parser("solutions", help="write solutions/*.ipynb from exercises/*.ipynb and the answers")
     sol.add_argument("--check", action="store_true", help="only report solution notebooks that are out of date")
+    val = commands.add_parser("validate", help="run notebooks against the configured provider; report each with "
+                                                "its time; exit 1 on any failure")
+    val.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all), e.g. 00 02_rag")
+    val.add_argument("--folders", default="notebooks,exercises,solutions",
+                     help="comma-separated folders to run (default: all three)")
+    val.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    prog = commands.add_parser("progress", help="which exercises a learner's saved notebooks show as Correct")
+    prog.add_argument("folder", nargs="?", default=None, help="folder of exercise notebooks (default: exercises/)")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -31,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         from .notebooks import write_solutions
 
         return write_solutions(check_only=args.check)
+    if args.command == "validate":
+        from .validate import validate
+
+        return validate(args.lessons or None, tuple(f for f in args.folders.split(",") if f), args.timeout)
+    if args.command == "progress":
+        from .validate import progress_report
+
+        print(progress_report(args.folder))
+        return 0
     return 2
 
 

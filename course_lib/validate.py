@@ -1,0 +1,154 @@
+"""Run course notebooks against the configured provider and report pass/fail with timings; read learners' progress.
+
+    python -m course_lib validate                 # every notebook: lessons, exercises, solutions
+    python -m course_lib validate 02              # one lesson's three notebooks
+    python -m course_lib progress [folder]        # which exercises a learner's saved notebooks show as Correct
+
+`validate` is what an instructor runs the day before a workshop, with the room's provider configured: it first
+checks that the provider answers (one line saying what to fix if not), then executes each notebook in a fresh
+kernel, as a learner would, and exits 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+from .notebooks import FOLDERS, ROOT, course_notebooks
+
+CHECK_LINE = re.compile(r"^(Correct|Incorrect|Not attempted): (q\d+) · (.*?)(?: — |$)", re.MULTILINE)
+
+
+def select_notebooks(lessons: list[str] | None = None, folders: tuple[str, ...] = FOLDERS,
+                     root: Path = ROOT) -> list[Path]:
+    """Course notebooks in run order, limited to lessons whose name starts with one of `lessons` ("02", "02_rag")."""
+    found = [p for p in course_notebooks(root) if p.parent.name in folders]
+    if lessons:
+        found = [p for p in found if any(p.stem.startswith(lesson) for lesson in lessons)]
+    return found
+
+
+def provider_problem() -> str | None:
+    """None when the configured provider answers a one-token request; otherwise one sentence saying what to fix."""
+    from .config import ConfigError, load_settings
+    from .doctor import explain
+    from .llm import get_client
+
+    try:
+        settings = load_settings()
+        client = get_client(settings, max_retries=0)
+        client.completions.create(model=settings.chat_model, prompt="OK", max_tokens=1, temperature=0) \
+            if settings.is_local else client.models.list()
+    except ConfigError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
+        return explain(exc, settings)
+    return None
+
+
+def _first_error(exc: Exception) -> str:
+    """One line from a failed notebook: the cell and the exception, without the traceback."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    if isinstance(exc, CellTimeoutError):
+        return "a cell ran past the time limit"
+    if isinstance(exc, CellExecutionError):
+        name, value = getattr(exc, "ename", "Error"), getattr(exc, "evalue", "")
+        return f"{name}: {value}".strip()[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def run_notebook(path: Path, timeout: int = 1800) -> tuple[bool, float, str]:
+    """Execute one notebook in a fresh kernel from its own folder; (passed, seconds, one-line reason)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except Exception as exc:  # noqa: BLE001 - report, go on with the next notebook
+        failed_cell = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
+            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        where = f"cell {failed_cell}: " if failed_cell is not None else ""
+        return False, time.perf_counter() - started, where + _first_error(exc)
+    return True, time.perf_counter() - started, ""
+
+
+def validate(lessons: list[str] | None = None, folders: tuple[str, ...] = FOLDERS, timeout: int = 1800,
+             out=sys.stdout) -> int:
+    """Check the provider, run the chosen notebooks, print one line each and a total; 0 if all passed, else 1."""
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    paths = select_notebooks(lessons, folders)
+    if not paths:
+        say(f"FAIL  no notebook matches {lessons}; lessons are named like 00, 01_prompt_engineering.")
+        return 1
+    problem = provider_problem()
+    if problem:
+        say(f"FAIL  provider: {problem}")
+        return 1
+    failures, total = 0, 0.0
+    for path in paths:
+        passed, seconds, reason = run_notebook(path, timeout)
+        total += seconds
+        failures += not passed
+        name = path.relative_to(path.parent.parent)
+        say(f"{'PASS' if passed else 'FAIL'}  {str(name):<42} {seconds:7.1f} s" + (f"  {reason}" if reason else ""))
+    say(f"{len(paths) - failures} passed, {failures} failed, {total / 60:.1f} min in notebooks")
+    return 1 if failures else 0
+
+
+def read_progress(folder: Path | str | None = None) -> dict[str, dict[str, str]]:
+    """{lesson: {question: outcome}} from the saved outputs of a learner's exercise notebooks (last check wins).
+
+    Questions never checked count as Not attempted. Only what the notebook shows is read: save it after running.
+    """
+    import nbformat
+
+    from .notebooks import exercise_module
+
+    folder = Path(folder) if folder else ROOT / "exercises"
+    progress: dict[str, dict[str, str]] = {}
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        try:
+            questions = {q.name: "Not attempted" for q in exercise_module(path).progress.questions}
+        except ModuleNotFoundError:
+            continue  # not a course exercise notebook
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                text = output.get("text") or output.get("data", {}).get("text/plain", "")
+                for outcome, name, _title in CHECK_LINE.findall(text if isinstance(text, str) else "".join(text)):
+                    if name in questions:
+                        questions[name] = outcome
+        progress[path.stem] = questions
+    return progress
+
+
+def progress_report(folder: Path | str | None = None) -> str:
+    """Plain-text table: one line per lesson with its solved count and each question's outcome."""
+    marks = {"Correct": "✔", "Incorrect": "✘", "Not attempted": "·"}
+    lines = []
+    for lesson, questions in read_progress(folder).items():
+        done = sum(o == "Correct" for o in questions.values())
+        cells = " ".join(f"{name}{marks[o]}" for name, o in questions.items())
+        lines.append(f"{lesson:<24} {done}/{len(questions)} Correct   {cells}")
+    return "\n".join(lines + ["✔ Correct  ✘ Incorrect  · Not attempted (from the saved notebooks)"])
+
+
+def progress_widget(folder: Path | str | None = None):
+    """The progress table as HTML in a notebook (re-run the cell to refresh)."""
+    from IPython.display import HTML
+
+    rows = []
+    for lesson, questions in read_progress(folder).items():
+        done = sum(o == "Correct" for o in questions.values())
+        colour = {"Correct": "#1a7f37", "Incorrect": "#cf222e", "Not attempted": "#6e7781"}
+        cells = " ".join(f'<span style="color:{colour[o]}" title="{o}">{n}</span>' for n, o in questions.items())
+        rows.append(f"<tr><td>{lesson}</td><td>{done}/{len(questions)}</td><td>{cells}</td></tr>")
+    return HTML(f"<table><tr><th>lesson</th><th>Correct</th><th>questions</th></tr>{''.join(rows)}</table>")

@@ -1,0 +1,67 @@
+"""`python -m course_lib validate` and `progress`: real notebooks in real kernels, a real unreachable address."""
+
+import subprocess
+import sys
+
+import nbformat
+from conftest import ROOT, free_port, local_env
+
+from course_lib.validate import read_progress, select_notebooks
+
+
+def run_cli(*args, env=None, timeout=900):
+    return subprocess.run([sys.executable, "-m", "course_lib", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env or local_env(), timeout=timeout)
+
+
+def test_select_notebooks_by_lesson():
+    chosen = select_notebooks(["00"])
+    assert [p.parent.name for p in chosen] == ["notebooks", "exercises", "solutions"]
+    assert all(p.stem == "00_setup" for p in chosen)
+    assert select_notebooks(["99"]) == []
+
+
+def test_validate_runs_a_lesson_and_reports_its_time():
+    result = run_cli("validate", "00", "--folders", "notebooks,exercises")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("PASS  notebooks/00_setup.ipynb") and lines[0].endswith(" s")
+    assert lines[1].startswith("PASS  exercises/00_setup.ipynb")
+    assert lines[-1].startswith("2 passed, 0 failed")
+
+
+def test_validate_fails_in_one_line_when_the_server_is_unreachable():
+    env = local_env(COURSE_PROVIDER="compatible", OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
+                    COURSE_MODEL="gemma-3-270m")
+    result = run_cli("validate", "00", env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stdout.strip().count("\n") == 0, result.stdout
+    assert result.stdout.startswith("FAIL  provider: Could not reach http://127.0.0.1:")
+
+
+def test_validate_reports_a_failing_notebook(tmp_path):
+    lesson = tmp_path / "notebooks"
+    lesson.mkdir()
+    for folder in ("exercises", "solutions"):
+        (tmp_path / folder).mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("assert x == 2, 'the claim broke'")]
+    nbformat.write(nb, lesson / "98_broken.ipynb")
+    from course_lib.validate import run_notebook
+
+    passed, seconds, reason = run_notebook(lesson / "98_broken.ipynb", timeout=120)
+    assert not passed and seconds > 0
+    assert reason == "cell 1: AssertionError: the claim broke"
+
+
+def test_progress_reads_the_learners_saved_outputs(tmp_path):
+    source = nbformat.read(ROOT / "exercises" / "00_setup.ipynb", as_version=4)
+    check_cells = [c for c in source.cells if c.cell_type == "code" and "q1.check()" in c.source]
+    check_cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={"text/plain": "Correct: q1 · whatever the title", "text/html": "<b>Correct</b>"})]
+    nbformat.write(source, tmp_path / "00_setup.ipynb")
+    progress = read_progress(tmp_path)
+    assert progress["00_setup"]["q1"] == "Correct"
+    assert set(progress["00_setup"].values()) == {"Correct", "Not attempted"}
+    report = run_cli("progress", str(tmp_path), timeout=120)
+    assert report.returncode == 0 and "00_setup" in report.stdout and "1/3 Correct" in report.stdout
