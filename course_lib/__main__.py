@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib doctor | serve | solutions | validate | progress`."""
+"""Command line: `python -m course_lib doctor | serve | solutions | validate | progress | site | slides`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
     prog = commands.add_parser("progress", help="which exercises a learner's saved notebooks show as Correct")
     prog.add_argument("folder", nargs="?", default=None, help="folder of exercise notebooks (default: exercises/)")
+    site = commands.add_parser("site", help="run the lessons and write them as a static HTML site")
+    site.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
+    site.add_argument("--out", default=None, help="output folder (default: build/site)")
+    site.add_argument("--no-execute", action="store_true", help="render without running (no outputs)")
+    slides = commands.add_parser("slides", help="write one reveal.js slide deck per lesson")
+    slides.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
+    slides.add_argument("--out", default=None, help="output folder (default: build/slides)")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -48,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(progress_report(args.folder))
         return 0
+    if args.command == "site":
+        from .publish import main_site
+
+        return main_site(args.out, args.lessons or None, not args.no_execute)
+    if args.command == "slides":
+        from .publish import main_slides
+
+        return main_slides(args.out, args.lessons or None)
     return 2
 
 

@@ -65,3 +65,22 @@ def test_progress_reads_the_learners_saved_outputs(tmp_path):
     assert set(progress["00_setup"].values()) == {"Correct", "Not attempted"}
     report = run_cli("progress", str(tmp_path), timeout=120)
     assert report.returncode == 0 and "00_setup" in report.stdout and "1/3 Correct" in report.stdout
+
+
+def test_site_holds_the_executed_lesson_and_an_index(tmp_path):
+    result = run_cli("site", "00", "--out", str(tmp_path / "site"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (tmp_path / "site" / "00_setup.html").read_text(encoding="utf-8")
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "provider=local" in page  # an output of the first cell: it was executed
+    assert 'href="00_setup.html"' in index and "executed in" in index
+    assert not list(tmp_path.glob(".site-*"))
+
+
+def test_slides_start_a_slide_at_each_heading(tmp_path):
+    result = run_cli("slides", "00", "--out", str(tmp_path / "slides"), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    deck = (tmp_path / "slides" / "00_setup.slides.html").read_text(encoding="utf-8")
+    nb = nbformat.read(ROOT / "notebooks" / "00_setup.ipynb", as_version=4)
+    headings = sum(c.cell_type == "markdown" and c.source.lstrip().startswith(("# ", "## ")) for c in nb.cells)
+    assert deck.count("<section") >= headings > 3

@@ -1,0 +1,132 @@
+"""Publish the course: a static site of the executed lessons, and slides made from the lesson notebooks.
+
+    python -m course_lib site   [--out build/site]   [lessons...]   # run each lesson, write HTML + index.html
+    python -m course_lib slides [--out build/slides] [lessons...]   # one reveal.js deck per lesson, not executed
+
+The site is for reading without running anything: every page shows the outputs computed when it was built, on
+the configured provider. Slides start a new slide at every `#`/`##` heading of a lesson. Both write into a
+temporary folder first and replace the output folder only when everything was built.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .notebooks import ROOT
+
+INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;line-height:1.5}}
+td,th{{padding:.3rem .8rem;text-align:left}}</style></head><body>
+<h1>{title}</h1><p>{intro}</p><table><tr><th>lesson</th><th>what it covers</th><th>built</th></tr>{rows}</table>
+</body></html>
+"""
+
+
+def lesson_notebooks(lessons: list[str] | None = None, root: Path = ROOT) -> list[Path]:
+    paths = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in paths if not lessons or any(p.stem.startswith(lesson) for lesson in lessons)]
+
+
+def _title_and_goal(nb) -> tuple[str, str]:
+    first = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
+    lines = [line.strip() for line in first.splitlines() if line.strip()]
+    title = lines[0].lstrip("# ") if lines else "lesson"
+    goal = next((line for line in lines[1:] if not line.startswith(("*", "-", "#"))), "")
+    return title, goal
+
+
+def _replace_folder(built: Path, out: Path) -> None:
+    """Swap a finished build into place: the old folder stays until the new one is complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.with_name(out.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(built, out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | None = None, execute: bool = True,
+               timeout: int = 1800, say=print) -> Path:
+    """Execute each lesson notebook (unless execute=False) and write it as HTML, with an index page."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    out = Path(out)
+    paths = lesson_notebooks(lessons)
+    if not paths:
+        raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
+    built = Path(tempfile.mkdtemp(prefix=".site-", dir=out.parent if out.parent.exists() else None))
+    exporter = HTMLExporter(template_name="lab")
+    rows = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        if execute:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        body, _ = exporter.from_notebook_node(nb)
+        (built / f"{path.stem}.html").write_text(body, encoding="utf-8")
+        title, goal = _title_and_goal(nb)
+        seconds = time.perf_counter() - started
+        rows.append(f'<tr><td><a href="{path.stem}.html">{html.escape(title)}</a></td><td>{html.escape(goal[:200])}'
+                    f"</td><td>{'executed in %.0f s' % seconds if execute else 'not executed'}</td></tr>")
+        say(f"wrote {path.stem}.html ({seconds:.0f} s)")
+    (built / "index.html").write_text(INDEX.format(
+        title="Customizing large language models", rows="".join(rows),
+        intro=f"The course's lessons as run on {time.strftime('%Y-%m-%d')}; open a lesson to read it with its "
+              "outputs. To run them yourself, see the repository's README."), encoding="utf-8")
+    _replace_folder(built, out)
+    return out
+
+
+def build_slides(out: Path | str = ROOT / "build" / "slides", lessons: list[str] | None = None, say=print) -> Path:
+    """One reveal.js deck per lesson: a new slide at each heading, code and prose as in the notebook."""
+    import nbformat
+    from nbconvert import SlidesExporter
+
+    out = Path(out)
+    paths = lesson_notebooks(lessons)
+    if not paths:
+        raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
+    built = Path(tempfile.mkdtemp(prefix=".slides-", dir=out.parent if out.parent.exists() else None))
+    exporter = SlidesExporter(reveal_url_prefix="https://unpkg.com/reveal.js@4.6.1")
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            starts_section = cell.cell_type == "markdown" and cell.source.lstrip().startswith(("# ", "## "))
+            cell.metadata["slideshow"] = {"slide_type": "slide" if starts_section else "-"}
+        body, _ = exporter.from_notebook_node(nb)
+        (built / f"{path.stem}.slides.html").write_text(body, encoding="utf-8")
+        say(f"wrote {path.stem}.slides.html")
+    _replace_folder(built, out)
+    return out
+
+
+def main_site(out: str | None, lessons: list[str] | None, execute: bool) -> int:
+    try:
+        where = build_site(out or ROOT / "build" / "site", lessons, execute)
+    except Exception as exc:  # noqa: BLE001 - one line, then exit 1
+        print(f"FAIL  site: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+        return 1
+    print(f"site ready: {where / 'index.html'}")
+    return 0
+
+
+def main_slides(out: str | None, lessons: list[str] | None) -> int:
+    try:
+        where = build_slides(out or ROOT / "build" / "slides", lessons)
+    except Exception as exc:  # noqa: BLE001
+        print(f"FAIL  slides: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+        return 1
+    print(f"slides ready in {where} (open a .slides.html file in a browser)")
+    return 0
