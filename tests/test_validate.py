@@ -22,11 +22,11 @@ def test_select_notebooks_by_lesson():
 
 
 def test_validate_runs_a_lesson_and_reports_its_time():
-    result = run_cli("validate", "00", "--folders", "notebooks,exercises")
+    result = run_cli("validate", "00", "--folders", "exercises,solutions")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith("PASS  notebooks/00_setup.ipynb") and lines[0].endswith(" s")
-    assert lines[1].startswith("PASS  exercises/00_setup.ipynb")
+    assert lines[0].startswith("PASS  exercises/00_setup.ipynb") and lines[0].endswith(" s")
+    assert lines[1].startswith("PASS  solutions/00_setup.ipynb")
     assert lines[-1].startswith("2 passed, 0 failed")
 
 
