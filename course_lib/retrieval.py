@@ -11,6 +11,7 @@ Every retriever has the same interface, so the RAG answerer, the metrics and the
 
 from __future__ import annotations
 
+import abc
 import os
 import re
 import tempfile
@@ -124,8 +125,8 @@ def load_index(path: str | Path, expected_size: int | None = None):
 
 
 # -- retrievers -------------------------------------------------------------------------------------------------
-class Retriever:
-    """Base class: subclasses implement _ranked(query, candidates) returning (chunk position, score) best first."""
+class Retriever(abc.ABC):
+    """The interface every retriever offers: search(question, k, where) -> best-first list of Hits."""
 
     name = "retriever"
 
@@ -133,6 +134,17 @@ class Retriever:
         if not chunks:
             raise ValueError("no chunks to search; chunk some documents first.")
         self.chunks = list(chunks)
+
+    @abc.abstractmethod
+    def search(self, query: str, k: int = 5, where: dict | None = None) -> list[Hit]:
+        """The k chunks that best match query among those whose metadata satisfies where."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.chunks)} chunks)"
+
+
+class RankingRetriever(Retriever):
+    """A retriever that ranks chunk positions itself: subclasses implement _ranked; filtering is done here."""
 
     def _candidates(self, where: dict | None) -> np.ndarray | None:
         if not where:
@@ -146,14 +158,12 @@ class Retriever:
         ranked = self._ranked(query, k, candidates)
         return [Hit(self.chunks[i], float(s), r) for r, (i, s) in enumerate(ranked[:k], start=1)]
 
+    @abc.abstractmethod
     def _ranked(self, query: str, k: int, candidates: np.ndarray | None) -> list[tuple[int, float]]:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({len(self.chunks)} chunks)"
+        """(chunk position, score) best first, only among candidates when given."""
 
 
-class DenseRetriever(Retriever):
+class DenseRetriever(RankingRetriever):
     """Embeds chunks once and searches a FAISS index by cosine similarity to the embedded question."""
 
     name = "dense"
@@ -187,7 +197,7 @@ def _bm25_tokenize(texts: list[str], return_ids: bool = True):
     return bm25s.tokenize(texts, lower=True, stopwords="en", show_progress=False, return_ids=return_ids)
 
 
-class BM25Retriever(Retriever):
+class BM25Retriever(RankingRetriever):
     """Keyword search with BM25 (the bm25s library): rewards chunks that share the question's rarer words."""
 
     name = "bm25"
@@ -218,7 +228,7 @@ def reciprocal_rank_fusion(rankings: list[list[int]], rrf_k: int = RRF_K) -> lis
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
-class HybridRetriever(Retriever):
+class HybridRetriever(RankingRetriever):
     """Dense and BM25 results fused with reciprocal rank fusion: meaning and exact words both count."""
 
     name = "hybrid"
