@@ -33,6 +33,7 @@ MANIFEST_NAME = "manifest.json"  # written last: its presence means the conversi
 MAX_CONTEXT_TOKENS = 8192  # longest prompt + completion the local engine accepts (the model allows 32k)
 DEFAULT_BATCH_SIZE = 16  # prompts generated together on the batched path
 MIN_SHARED_PREFIX = 32  # shortest common prompt prefix (tokens) worth prefilling once for a whole batch
+COMPACT_AT = 0.75  # greedy decoding drops finished rows once at most this share of the batch is still writing
 STOP_WINDOW = 24  # tokens decoded from the end of a completion to look for stop strings
 DEFAULT_SEED = 1234  # first seed for sampling when a request gives none; each call takes the next one
 
@@ -403,20 +404,28 @@ class LocalEngine:
         new: list[list[int]] = [[] for _ in rows]
         finish = ["length"] * len(rows)
         live = torch.ones(len(rows), dtype=torch.bool)
+        which = list(range(len(rows)))  # the prompt each row of the running batch belongs to
         for step in range(max_tokens):
             token = self._pick(out.logits[:, -1, :], temperature, top_p, generator)
-            for r in range(len(rows)):
+            for r, row in enumerate(which):
                 if not live[r]:
                     continue
                 t = int(token[r])
                 if t in self._eos_ids:
-                    live[r], finish[r] = False, "stop"
+                    live[r], finish[row] = False, "stop"
                     continue
-                new[r].append(t)
-                if stop and self._hits_stop(new[r], stop):
-                    live[r], finish[r] = False, "stop"
+                new[row].append(t)
+                if stop and self._hits_stop(new[row], stop):
+                    live[r], finish[row] = False, "stop"
             if not live.any() or step == max_tokens - 1:
                 break
+            if temperature <= 0 and int(live.sum()) <= COMPACT_AT * len(which):
+                # Drop finished rows from the batch and its cache: a short answer stops costing compute as soon as
+                # it ends. (Greedy only, so seeded sampling draws the same random numbers as before.)
+                keep = live.nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                token, mask, next_pos, live = token[keep], mask[keep], next_pos[keep], live[keep]
+                which = [which[k] for k in keep.tolist()]
             token = torch.where(live, token, torch.full_like(token, pad))
             mask = torch.cat([mask, live[:, None].long()], dim=1)
             out = net(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos, cache=cache,
