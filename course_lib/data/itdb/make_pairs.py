@@ -2,15 +2,21 @@
 
     python make_pairs.py            # writes it.sqlite, train/validation/test.jsonl here
 
-Each TEMPLATE has an id, a split, several English phrasings and one SQL
+Each TEMPLATE has an id, a role, several English phrasings and one SQL
 pattern.  Slot values (department names, years, device types, vendors, ...)
 are read from the database, shuffled with a fixed seed and kept only when the
-gold query runs and returns at least one row.  Whole templates are assigned to
-splits, so no query shape or wording in test is a near-copy of a train item.
+gold query runs and returns at least one row.
+
+The test split has two parts (README: "Split"):
+- new_wording: for every "train" template, one whole phrasing (the one least
+  like the others) is held out, so test asks known kinds of question in a
+  sentence pattern training never shows;
+- new_shape: whole "test" templates, query shapes training never shows.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import os
@@ -23,7 +29,7 @@ sys.path.insert(0, HERE)
 import build_db  # noqa: E402
 
 SEED = 7
-PAIRS_PER_TEMPLATE = 10
+PAIRS_PER_TEMPLATE = {"train": 13, "validation": 10, "test": 4}  # "test" templates: one pair per phrasing
 SYSTEM_PROMPT = ("You translate questions about Fernleaf Home's IT database into a single SQLite query; "
                  "answer with the SQL only.")
 
@@ -816,30 +822,57 @@ def generate(con, rng):
         out, zeros, used = [], 0, 0
         for rnd in range(3):                 # extra rounds reuse slots with another phrasing
             for _i, slot in enumerate(cands):
-                if len(out) >= PAIRS_PER_TEMPLATE:
+                if len(out) >= PAIRS_PER_TEMPLATE[t.split]:
                     break
                 sql = t.sql.format(**slot)
                 status = _run(con, sql, t.max_rows)
                 if status is None or (status == "zero" and zeros >= 1):
                     continue
-                q = t.questions[(used + rnd) % len(t.questions)].format(**slot)
+                phrasing = (used + rnd) % len(t.questions)
+                q = t.questions[phrasing].format(**slot)
                 if _norm(q) in seen:
                     continue
                 used += 1
                 seen.add(_norm(q))
                 zeros += status == "zero"
-                out.append({"template": t.id, "split": t.split, "question": q, "sql": sql})
-        if len(out) < PAIRS_PER_TEMPLATE:
+                out.append({"template": t.id, "split": t.split, "question": q, "sql": sql, "phrasing": phrasing})
+        if len(out) < PAIRS_PER_TEMPLATE[t.split]:
             print(f"warning: {t.id} produced only {len(out)} pairs", file=sys.stderr)
         pairs.extend(out)
     return pairs
 
 
+def held_out_phrasing(t) -> int:
+    """The phrasing of a train template that goes to test: the one least like the template's other phrasings
+    (smallest highest difflib similarity, placeholders included), so its questions are not near-copies."""
+    def closest(i):
+        return max(difflib.SequenceMatcher(None, t.questions[i].lower(), q.lower()).ratio()
+                   for j, q in enumerate(t.questions) if j != i)
+    return min(range(len(t.questions)), key=lambda i: (closest(i), i))
+
+
+def assign_splits(pairs):
+    """Final split and test part of every pair (see the module docstring)."""
+    held = {t.id: held_out_phrasing(t) for t in TEMPLATES if t.split == "train"}
+    for p in pairs:
+        if p["split"] == "train" and p["phrasing"] == held[p["template"]]:
+            p["split"], p["part"] = "test", "new_wording"
+        elif p["split"] == "test":
+            p["part"] = "new_shape"
+    # A slot reused with another phrasing can give a train pair the same query as a held-out one: drop it from
+    # train, so no test answer appears in training word for word.
+    test_sql = {p["sql"] for p in pairs if p["split"] == "test"}
+    return [p for p in pairs if not (p["split"] == "train" and p["sql"] in test_sql)]
+
+
 def to_record(p):
-    return {"messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                         {"role": "user", "content": p["question"]},
-                         {"role": "assistant", "content": p["sql"]}],
-            "template": p["template"]}
+    record = {"messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                           {"role": "user", "content": p["question"]},
+                           {"role": "assistant", "content": p["sql"]}],
+              "template": p["template"]}
+    if "part" in p:
+        record["part"] = p["part"]
+    return record
 
 
 def main(out_dir=HERE) -> int:
@@ -847,7 +880,7 @@ def main(out_dir=HERE) -> int:
     build_db.build_database(db_path)
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        pairs = generate(con, random.Random(SEED))
+        pairs = assign_splits(generate(con, random.Random(SEED)))
     finally:
         con.close()
     counts = {}
