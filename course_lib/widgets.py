@@ -2,6 +2,7 @@
 
 - `prompt_playground`: try a system and user message, few-shot examples on or off, temperature and max tokens;
   see the answer, its tokens, the latency and the exact prompt the model read. Taught in 01_prompt_engineering.
+- `TrainingMonitor`: a training run's loss curves, step, tokens/s and time left, live. Taught in 03_fine_tuning.
 - `retrieval_explorer`: type a question; see the top-k chunks with scores and the question's words highlighted,
   the grounded prompt that would be sent, and the answer. Taught in 02_rag.
 """
@@ -165,5 +166,122 @@ def retrieval_explorer(answerer, question: str = "Are eyeglasses covered?", k: i
                          f"</pre></details>"))
 
     run.on_click(on_run)
-    box.on_submit(on_run) if hasattr(box, "on_submit") else None
     return w.VBox([box, w.HBox([depth, answer_too, run]), out])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Training monitor (03_fine_tuning)
+# --------------------------------------------------------------------------------------------------------------
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class TrainingMonitor:
+    """Live view of a training run: loss curves (training and validation), step, tokens/s and time left.
+    Taught in 03_fine_tuning.
+
+    Pass it to `finetune.train_lora(..., monitor=TrainingMonitor())`. In Jupyter it shows a progress bar, a status
+    line and a loss plot that redraws every `redraw_every` steps; elsewhere (or with `widgets=False`) it prints one
+    plain line every `print_every` steps. Either way it ends with the final plot and a one-line summary.
+    """
+
+    def __init__(self, title: str = "LoRA training", redraw_every: int = 2, print_every: int = 10,
+                 widgets: bool | None = None):
+        self.title, self.redraw_every, self.print_every = title, redraw_every, print_every
+        self.rows: list[dict] = []
+        self.steps = 0
+        self._box = None
+        self._use_widgets = widgets
+
+    # -- what the trainer calls ----------------------------------------------------------------------------
+    def start(self, steps: int) -> None:
+        self.steps, self.rows = steps, []
+        if self._use_widgets is None:
+            self._use_widgets = self._in_notebook()
+        if self._use_widgets:
+            import ipywidgets as w
+            from IPython.display import display
+
+            self._bar = w.IntProgress(value=0, min=0, max=steps, description="step")
+            self._status = w.HTML(value=f"<b>{self.title}</b>: starting…")
+            self._plot = w.Output()
+            self._box = w.VBox([w.HBox([self._bar, self._status]), self._plot])
+            display(self._box)
+        else:
+            print(f"{self.title}: {steps} steps", flush=True)
+
+    def update(self, **row) -> None:
+        self.rows.append(row)
+        step = row["step"]
+        if self._box is not None:
+            self._bar.value = step
+            self._status.value = f"<b>{self.title}</b>: {self.status_line()}"
+            if step % self.redraw_every == 0 or row.get("val_loss") is not None:
+                self._redraw()
+        elif step % self.print_every == 0 or step == self.steps:
+            print(self.status_line(), flush=True)
+
+    def finish(self) -> None:
+        if self._box is not None:
+            self._status.value = f"<b>{self.title}</b>: done · {self.status_line()}"
+            self._redraw()
+        print(f"{self.title}: finished {self.status_line()}", flush=True)
+
+    # -- what it shows ---------------------------------------------------------------------------------------
+    def status_line(self) -> str:
+        """'step 12/40 · loss 0.412 · val 0.530 · 1,234 tokens/s · 0:45 left'."""
+        if not self.rows:
+            return "no steps yet"
+        first, last = self.rows[max(0, len(self.rows) - 11)], self.rows[-1]
+        seconds = last.get("seconds", 0.0)
+        rate = last.get("tokens", 0) / seconds if seconds else 0.0
+        if last["step"] > first["step"]:  # time per step over the last ten steps
+            per_step = (seconds - first.get("seconds", 0.0)) / (last["step"] - first["step"])
+        else:
+            per_step = seconds / max(1, last["step"])
+        left = per_step * (self.steps - last["step"])
+        val = [r["val_loss"] for r in self.rows if r.get("val_loss") is not None]
+        val_text = f" · val {val[-1]:.3f}" if val else ""
+        return (f"step {last['step']}/{self.steps} · loss {last['train_loss']:.3f}{val_text} · {rate:,.0f} tokens/s · "
+                f"{_clock(left)} left")
+
+    def figure(self):
+        """The loss curves as a matplotlib figure (training loss per step, validation loss where measured)."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 2.8))
+        steps = [r["step"] for r in self.rows]
+        ax.plot(steps, [r["train_loss"] for r in self.rows], color="#90a4ae", lw=1, label="training (per batch)")
+        val = [(r["step"], r["val_loss"]) for r in self.rows if r.get("val_loss") is not None]
+        if val:
+            ax.plot(*zip(*val, strict=True), "o-", color="#2e7d32", label="validation")
+        ax.set_xlim(0, max(self.steps, 1))
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss on answer tokens")
+        ax.set_title(self.title)
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+        return fig
+
+    def _redraw(self) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        fig = self.figure()
+        with self._plot:
+            self._plot.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    @staticmethod
+    def _in_notebook() -> bool:
+        try:
+            import ipywidgets  # noqa: F401
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            return shell is not None and "IPKernelApp" in shell.config
+        except ImportError:
+            return False
