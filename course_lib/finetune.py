@@ -424,7 +424,7 @@ class TrainConfig:
         return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
-LESSON_CONFIG = TrainConfig(steps=180, eval_every=30)  # 03_fine_tuning's run: three passes over the training pairs
+LESSON_CONFIG = TrainConfig(steps=130, learning_rate=2e-3, eval_every=65)  # 03_fine_tuning: ~2.2 passes over the data
 
 
 @dataclass
@@ -771,7 +771,7 @@ def load_training_record(folder: str | Path) -> TrainResult:
 
 def cache_key(examples: list[dict], config: TrainConfig, validation: list[dict] = ()) -> str:
     """A hash of everything that decides an adapter: the training data, the validation items measured, the
-    hyperparameters and the base weights."""
+    hyperparameters, the base weights and this trainer's code (so a changed trainer never reuses an old run)."""
     from .config import load_settings
     from .local import CONVERTED_DIR_NAME, MANIFEST_NAME
 
@@ -779,24 +779,38 @@ def cache_key(examples: list[dict], config: TrainConfig, validation: list[dict] 
     digest.update(json.dumps([e["messages"] for e in examples], sort_keys=True).encode())
     digest.update(json.dumps([e["messages"] for e in validation[:config.eval_examples]], sort_keys=True).encode())
     digest.update(json.dumps(asdict(config), sort_keys=True).encode())
+    digest.update(Path(__file__).read_bytes())
     manifest = load_settings().cache_dir / CONVERTED_DIR_NAME / MANIFEST_NAME
     if manifest.is_file():
         digest.update(manifest.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig = TrainConfig(), engine=None,
-                   monitor=None, holdout: list[dict] = (), allow_bad_lines: bool = False,
-                   cache_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
-    """`train_lora` + `save_adapter` under `<cache>/adapters/<name>-<hash>`, or the saved adapter when the same
-    data and hyperparameters were trained before (in the lesson, the exercises reuse its runs). Taught in 03."""
+def cached_adapter_dir(name: str, train, validation: list[dict], config: TrainConfig,
+                       cache_dir: str | Path | None = None) -> Path:
+    """Where `train_or_reuse` keeps the adapter of this data and configuration: `<cache>/adapters/<name>-<hash>`.
+    Lesson 03 saves its run there, so that lesson 04 and the exercises reuse it instead of training again."""
     if cache_dir is None:
         from .config import load_settings
 
         cache_dir = load_settings().cache_dir
+    examples = train if isinstance(train, list) else load_training_examples(train)
+    return Path(cache_dir) / ADAPTERS_DIR / f"{name}-{cache_key(examples, config, validation)}"
+
+
+def is_saved_adapter(folder: str | Path) -> bool:
+    folder = Path(folder)
+    return (folder / TRAINING_RECORD).is_file() and (folder / "adapter_config.json").is_file()
+
+
+def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig = TrainConfig(), engine=None,
+                   monitor=None, holdout: list[dict] = (), allow_bad_lines: bool = False,
+                   cache_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """`train_lora` + `save_adapter` under `cached_adapter_dir(...)`, or the saved adapter when the same data and
+    hyperparameters were trained before (lesson 04 and the exercises reuse lesson 03's runs). Taught in 03."""
     examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines)
-    folder = Path(cache_dir) / ADAPTERS_DIR / f"{name}-{cache_key(examples, config, validation)}"
-    if (folder / TRAINING_RECORD).is_file() and (folder / "adapter_config.json").is_file():
+    folder = cached_adapter_dir(name, examples, validation, config, cache_dir)
+    if is_saved_adapter(folder):
         return load_training_record(folder)
     result = train_lora(examples, validation, config, engine=engine, monitor=monitor, progress=progress)
     save_adapter(result, folder)

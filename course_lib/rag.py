@@ -78,6 +78,7 @@ class RagAnswer:
     hits: list[Hit] = field(default_factory=list)
     seconds: float = 0.0
     prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def refused(self) -> bool:
@@ -127,8 +128,8 @@ class RagAnswerer:
         seconds = (time.perf_counter() - started) / max(len(ask), 1)
         answers = [RagAnswer(q, REFUSAL, p, h) for q, p, h in zip(questions, prompts, hits, strict=True)]
         for i, r in zip(ask, results, strict=True):
-            answers[i].text, answers[i].seconds, answers[i].prompt_tokens = clean_answer(r.text), seconds, \
-                r.prompt_tokens
+            answers[i].text, answers[i].seconds = clean_answer(r.text), seconds
+            answers[i].prompt_tokens, answers[i].completion_tokens = r.prompt_tokens, r.completion_tokens
         return answers
 
     def answer(self, question: str) -> RagAnswer:

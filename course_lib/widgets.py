@@ -187,7 +187,7 @@ class TrainingMonitor:
     plain line every `print_every` steps. Either way it ends with the final plot and a one-line summary.
     """
 
-    def __init__(self, title: str = "LoRA training", redraw_every: int = 2, print_every: int = 10,
+    def __init__(self, title: str = "LoRA training", redraw_every: int = 10, print_every: int = 10,
                  widgets: bool | None = None):
         self.title, self.redraw_every, self.print_every = title, redraw_every, print_every
         self.rows: list[dict] = []
