@@ -40,6 +40,7 @@ class Settings:
     provider: str = "local"  # local | openai | azure | compatible
     chat_model: str = LOCAL_CHAT_MODEL  # model (or Azure deployment) for chat and completions
     embedding_model: str = LOCAL_EMBEDDING_MODEL  # model (or Azure deployment) for embeddings
+    finetuned_sql_model: str = ""  # COURSE_FINETUNED_SQL_MODEL: lesson 03's hosted fine-tuned model, for lesson 04
     openai_api_key: str = field(default="", repr=False)  # OPENAI_API_KEY (openai, optional for compatible)
     base_url: str = ""  # OPENAI_BASE_URL: compatible server address, or an OpenAI proxy
     azure_endpoint: str = ""  # AZURE_OPENAI_ENDPOINT, e.g. https://my-resource.openai.azure.com
@@ -129,6 +130,7 @@ def load_settings(env: dict[str, str] | None = None, env_file: str | Path | None
         provider=provider,
         chat_model=chat_model,
         embedding_model=embedding_model or LOCAL_EMBEDDING_MODEL,
+        finetuned_sql_model=get("COURSE_FINETUNED_SQL_MODEL"),
         openai_api_key=get("OPENAI_API_KEY"),
         base_url=get("OPENAI_BASE_URL"),
         azure_endpoint=get("AZURE_OPENAI_ENDPOINT"),

@@ -54,9 +54,9 @@ def test_server_with_api_key_refuses_others():
         server.shutdown()
 
 
-# Lesson 00 end to end (completions, chat, streaming, models, tokens) and lesson 01's checks, which send batched
-# evaluations over HTTP. The longer lessons run on the local default only, to keep CI within its 30 minutes.
-COMPATIBLE_NOTEBOOKS = ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb", "solutions/01_prompt_engineering.ipynb"]
+# Lesson 00 end to end (completions, chat, streaming, models, tokens) and lesson 04's checks, whose router check
+# sends a batched evaluation over HTTP. The longer lessons run on the local default only, to keep CI short.
+COMPATIBLE_NOTEBOOKS = ["notebooks/00_setup.ipynb", "solutions/00_setup.ipynb", "solutions/04_combining.ipynb"]
 
 
 @pytest.mark.parametrize("notebook", COMPATIBLE_NOTEBOOKS)

@@ -31,6 +31,27 @@ WRONG = {
     ("02_rag", "q6"): 'def where_for(question):\n    return {"year": 2026}',
     ("02_rag", "q7"): 'def build_prompt(question, passages):\n'
                       '    return "\\n".join(passages) + "\\nQuestion: " + question + "\\nAnswer:"',
+    ("03_fine_tuning", "q1"): 'fixed_lines = [line for line in broken_training_lines() if line.endswith("}")][:3]',
+    ("03_fine_tuning", "q2"): 'def find_leaks(train, test):\n'
+                              '    asked = {t["messages"][-2]["content"] for t in test}\n'
+                              '    return [i for i, e in enumerate(train) if e["messages"][-2]["content"] in asked]',
+    ("03_fine_tuning", "q3"): 'cost_usd = 0.12',
+    ("03_fine_tuning", "q4"): 'def answer_labels(prompt_ids, answer_ids):\n'
+                              '    return list(prompt_ids) + list(answer_ids)',
+    ("03_fine_tuning", "q5"): 'from course_lib.finetune import TrainConfig\n'
+                              'config = TrainConfig(steps=500, batch_size=4)',
+    ("03_fine_tuning", "q6"): 'def execution_match(predicted_sql, gold_sql):\n'
+                              '    return " ".join(predicted_sql.split()) == " ".join(gold_sql.split())',
+    ("03_fine_tuning", "q7"): 'def looks_wrong(example):\n    return "JOIN" in example["messages"][-1]["content"]',
+    ("04_combining", "q1"): 'from course_lib.assistant import load_requests, route_prompt\n'
+                            'shots = [r for r in load_requests("dev")][:6]\n'
+                            'def my_route_prompt(request):\n    return route_prompt(request, shots)',
+    ("04_combining", "q2"): 'def keyword_route(request):\n'
+                            '    return "data" if "how many" in request.lower() else "policy"',
+    ("04_combining", "q3"): 'choices = {"A": "fine-tuning", "B": "prompt engineering", "C": "fine-tuning",\n'
+                            '           "D": "prompt engineering", "E": "RAG", "F": "RAG"}',
+    ("04_combining", "q4"): 'def best_under_budget(summary, max_tokens):\n'
+                            '    return max(summary, key=lambda name: summary[name]["quality"])',
 }
 
 

@@ -1,0 +1,361 @@
+"""Lesson 04's assistant: route each request to the technique that suits it, answer it, and score the answer.
+
+Fernleaf Home's staff ask one assistant three kinds of thing:
+
+- **policy** questions about HR benefits, answered closed-book (prompt engineering only) or with the RAG pipeline
+  of lesson 02;
+- **data** questions about the IT database, answered with few-shot SQL from the base model or with the LoRA
+  adapter of lesson 03;
+- **writing** requests for product copy, answered with the one-shot brand prompt of lesson 01.
+
+A router, itself an engineered few-shot prompt, picks the route. Every answer is scored with the metric of its
+lesson: key facts against the reference (policy), execution accuracy (data), the brand rubric (writing).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .datasets import DATA, DataError, load_brand_guide, load_products, read_jsonl
+
+ROUTES = ("policy", "data", "writing")
+SPLITS = ("eval", "dev", "examples")
+REQUESTS = DATA / "assistant" / "requests.jsonl"
+ROUTER_INSTRUCTION = ("Route each request from a Fernleaf Home employee: policy (HR benefits and company rules), "
+                      "data (counts, lists and figures from the IT database), or writing (product copy).")
+FT_SQL_MODEL = "ft:gemma-3-270m:sql"  # the name lesson 03 serves its adapter under
+
+
+def load_requests(split: str | None = None, path: str | Path = REQUESTS) -> list[dict]:
+    """The mixed requests of lesson 04 (course_lib/data/assistant/README.md), optionally one split."""
+    if split is not None and split not in SPLITS:
+        raise DataError(f"Unknown split {split!r} for {Path(path).name}; choose one of {', '.join(SPLITS)}.")
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if row.get("route") not in ROUTES or not row.get("request"):
+            raise DataError(f"{path}:{number}: each request needs a non-empty 'request' and a 'route' among "
+                            f"{', '.join(ROUTES)}.")
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Routing
+# --------------------------------------------------------------------------------------------------------------
+
+def router_examples(per_route: int = 2) -> list[dict]:
+    """`per_route` worked examples of each route from the `examples` split, interleaved (policy, data, writing,
+    policy, ...) so that no route is always last."""
+    pool = load_requests("examples")
+    by_route = {r: [x for x in pool if x["route"] == r][:per_route] for r in ROUTES}
+    return [by_route[r][i] for i in range(per_route) for r in ROUTES if i < len(by_route[r])]
+
+
+def route_prompt(request: str, examples: list[dict] = (), instruction: str = ROUTER_INSTRUCTION) -> str:
+    """A few-shot routing prompt for a base model: the instruction, worked examples, then the request."""
+    shots = "".join(f"Request: {e['request']}\nRoute: {e['route']}\n\n" for e in examples)
+    return f"{instruction}\n\n{shots}Request: {request}\nRoute:"
+
+
+def parse_route(text: str) -> str | None:
+    """The first route name in the model's answer, or None."""
+    found = re.search(r"\b(" + "|".join(ROUTES) + r")\b", text.lower())
+    return found.group(1) if found else None
+
+
+@dataclass
+class Routing:
+    """A router's decisions on a list of requests, with what it cost."""
+
+    routes: list[str | None]
+    prompt_tokens: list[int]
+    seconds: list[float]
+
+    def accuracy(self, items: list[dict]) -> float:
+        return sum(r == i["route"] for r, i in zip(self.routes, items, strict=True)) / max(1, len(items))
+
+    def confusion(self, items: list[dict]) -> dict[str, dict[str, int]]:
+        """counts[true route][chosen route] (None when the answer named no route)."""
+        counts = {r: {c: 0 for c in (*ROUTES, None)} for r in ROUTES}
+        for chosen, item in zip(self.routes, items, strict=True):
+            counts[item["route"]][chosen] += 1
+        return counts
+
+
+def route_requests(client, model: str, requests: list[str], build=None, progress: bool = False) -> Routing:
+    """Route every request with the few-shot prompt `build(request)` (default: `route_prompt` with two examples
+    per route). Batched on the local engine; three tokens of output are enough for a route name."""
+    from .llm import complete_many
+
+    if build is None:
+        shots = router_examples()
+        build = lambda request: route_prompt(request, shots)  # noqa: E731
+    answers = complete_many(client, model, [build(r) for r in requests], max_tokens=3, stop=["\n"],
+                            progress=progress, desc="routing")
+    return Routing([parse_route(a.text) for a in answers], [a.prompt_tokens for a in answers],
+                   [a.latency_s for a in answers])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Answering: one handler per route
+# --------------------------------------------------------------------------------------------------------------
+
+def find_product(request: str, products: list[dict]) -> dict:
+    """The product a writing request is about: the one whose name, category and scent share most words with it."""
+    words = set(re.findall(r"[a-z]+", request.lower())) - {"fernleaf", "the", "for", "our", "a", "of"}
+
+    def overlap(product: dict) -> int:
+        text = " ".join([product["name"], product["category"], product.get("scent", "")]).lower()
+        return len(words & set(re.findall(r"[a-z]+", text)))
+
+    return max(products, key=overlap)
+
+
+def copy_prompt(product: dict, example_product: dict, guide: dict) -> str:
+    """Lesson 01's one-shot brand prompt: the guide's example description, then the product to describe."""
+    def facts(p: dict) -> str:
+        return "; ".join(p["facts"])
+
+    return (f"Product: {example_product['name']}\nFacts: {facts(example_product)}\n"
+            f"Description: {guide['example_description']}\n\n"
+            f"Product: {product['name']}\nFacts: {facts(product)}\nDescription:")
+
+
+@dataclass
+class Reply:
+    """One answered request: the route taken, the answer and its cost."""
+
+    request: str
+    route: str | None
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)  # e.g. the SQL's rows, the retrieved passages, the product
+
+
+class Handler:
+    """Answers the requests of one route with one technique. Answers are remembered per request (the model runs
+    greedy, so asking again would give the same answer), which lets several configurations share a handler."""
+
+    route = ""
+    name = ""
+
+    def __init__(self):
+        self._memo: dict[str, Reply] = {}
+
+    def answer_many(self, requests: list[str]) -> list[Reply]:
+        missing = list(dict.fromkeys(r for r in requests if r not in self._memo))
+        if missing:
+            for request, reply in zip(missing, self._answer(missing), strict=True):
+                self._memo[request] = reply
+        return [self._memo[r] for r in requests]
+
+    def _answer(self, requests: list[str]) -> list[Reply]:
+        raise TypeError(f"{type(self).__name__} must define _answer(requests)")
+
+
+class ClosedBookPolicy(Handler):
+    """Policy questions answered from the model's own knowledge: lesson 02's closed-book few-shot prompt."""
+
+    route, name = "policy", "closed book"
+
+    def __init__(self, client, model: str):
+        super().__init__()
+        self.client, self.model = client, model
+
+    def _answer(self, requests):
+        from .llm import complete_many
+        from .rag import clean_answer, closed_book_prompt
+
+        answers = complete_many(self.client, self.model, [closed_book_prompt(q) for q in requests], max_tokens=48,
+                                stop=["\n"], progress=False)
+        return [Reply(q, "policy", clean_answer(a.text), a.prompt_tokens, a.completion_tokens, a.latency_s)
+                for q, a in zip(requests, answers, strict=True)]
+
+
+class RagPolicy(Handler):
+    """Policy questions answered from retrieved passages: lesson 02's RAG pipeline."""
+
+    route, name = "policy", "RAG"
+
+    def __init__(self, client, model: str, retriever, k: int = 3, where=None):
+        super().__init__()
+        from .rag import RagAnswerer
+
+        self.answerer = RagAnswerer(client, model, retriever, k=k, where=where)
+
+    def _answer(self, requests):
+        answers = self.answerer.answer_many(requests)
+        return [Reply(q, "policy", a.text, a.prompt_tokens, a.completion_tokens, a.seconds,
+                      {"passages": [h.chunk.text for h in a.hits]}) for q, a in zip(requests, answers, strict=True)]
+
+
+class _SQLHandler(Handler):
+    route = "data"
+
+    def __init__(self, client, model: str):
+        super().__init__()
+        self.client, self.model = client, model
+
+    def messages(self, request: str) -> list[dict]:
+        raise TypeError(f"{type(self).__name__} must define messages(request)")
+
+    def _answer(self, requests):
+        from .llm import chat_many, serves_batches
+        from .sql import ANSWER_MAX_TOKENS, SQLError, extract_sql, run_query
+
+        stop = ["\n"] if serves_batches(self.client) else None  # the base model keeps writing after the query
+        answers = chat_many(self.client, self.model, [self.messages(q) for q in requests],
+                            max_tokens=ANSWER_MAX_TOKENS, stop=stop, progress=False)
+        replies = []
+        for q, a in zip(requests, answers, strict=True):
+            sql = extract_sql(a.text)
+            try:
+                rows, error = run_query(sql).rows, None
+            except SQLError as problem:
+                rows, error = None, str(problem)
+            replies.append(Reply(q, "data", sql, a.prompt_tokens, a.completion_tokens, a.latency_s,
+                                 {"rows": rows, "error": error}))
+        return replies
+
+
+class FewShotSQL(_SQLHandler):
+    """Data questions turned into SQL by the base model with the schema and worked examples in the prompt
+    (lesson 03's few-shot baseline)."""
+
+    name = "few-shot SQL"
+
+    def __init__(self, client, model: str, shots: int = 4):
+        super().__init__(client, model)
+        from .finetune import few_shot_examples, load_sql_pairs
+
+        self.shots = few_shot_examples(load_sql_pairs("train"), shots)
+
+    def messages(self, request):
+        from .sql import prompt_messages
+
+        return prompt_messages(request, self.shots)
+
+
+class FineTunedSQL(_SQLHandler):
+    """Data questions turned into SQL by lesson 03's fine-tuned model: the short prompt it was trained on."""
+
+    name = "fine-tuned SQL"
+
+    def messages(self, request):
+        from .sql import prompt_messages
+
+        return prompt_messages(request, schema=False)
+
+
+class BrandCopy(Handler):
+    """Writing requests answered with lesson 01's one-shot brand prompt, for the product the request names."""
+
+    route, name = "writing", "brand prompt"
+
+    def __init__(self, client, model: str):
+        super().__init__()
+        self.client, self.model = client, model
+        self.products, self.guide = load_products(), load_brand_guide()
+
+    def _answer(self, requests):
+        from .llm import complete_many
+
+        products = [find_product(r, self.products) for r in requests]
+        answers = complete_many(self.client, self.model,
+                                [copy_prompt(p, self.products[0], self.guide) for p in products],
+                                max_tokens=90, stop=["\n"], progress=False)
+        return [Reply(r, "writing", a.text.strip(), a.prompt_tokens, a.completion_tokens, a.latency_s,
+                      {"product": p["id"]}) for r, a, p in zip(requests, answers, products, strict=True)]
+
+
+class Assistant:
+    """One assistant: a handler per route. Requests with no route get a fixed "please rephrase" reply."""
+
+    def __init__(self, policy: Handler, data: Handler, writing: Handler, name: str | None = None):
+        self.handlers = {"policy": policy, "data": data, "writing": writing}
+        self.name = name or " + ".join(h.name for h in self.handlers.values())
+
+    def answer_many(self, requests: list[str], routes: list[str | None]) -> list[Reply]:
+        """Answer each request along its route; each route's requests go to the model together (batched)."""
+        replies: list[Reply | None] = [None] * len(requests)
+        for route, handler in self.handlers.items():
+            chosen = [i for i, r in enumerate(routes) if r == route]
+            if chosen:
+                for i, reply in zip(chosen, handler.answer_many([requests[i] for i in chosen]), strict=True):
+                    replies[i] = reply
+        for i, reply in enumerate(replies):
+            if reply is None:
+                replies[i] = Reply(requests[i], None, "Sorry, I could not tell what you need; please rephrase.")
+        return replies
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scoring: each request by the metric of its own lesson
+# --------------------------------------------------------------------------------------------------------------
+
+def _reference(item: dict) -> str:
+    from .chunking import load_questions
+
+    wanted = item["source"].split(":", 1)[1]
+    for q in load_questions():
+        if q["id"] == wanted:
+            return q["answer"]
+    raise DataError(f"{REQUESTS}: {item['id']} points to {item['source']}, which is not in the benefits questions.")
+
+
+def score_reply(item: dict, reply: Reply) -> float:
+    """0..1 by the request's true route: policy by key facts of the reference answer (lesson 02), data by execution
+    accuracy (lesson 03), writing by the brand rubric (lesson 01). A request sent down the wrong route is scored
+    the same way, so routing mistakes cost quality."""
+    from .prompting import rubric_check
+    from .rag import score_answer
+    from .sql import execution_match
+
+    if item["route"] == "policy":
+        return score_answer(reply.text, _reference(item))
+    if item["route"] == "data":
+        return float(execution_match(reply.text, item["sql"])) if reply.text else 0.0
+    product_id = item["source"].split(":", 1)[1]
+    product = next(p for p in load_products() if p["id"] == product_id)
+    return rubric_check(reply.text, product, load_brand_guide())["score"]
+
+
+@dataclass
+class RunReport:
+    """One configuration on the mixed set: per-request scores and costs."""
+
+    name: str
+    items: list[dict]
+    replies: list[Reply]
+    scores: list[float]
+    router_tokens: list[int]
+    router_seconds: list[float]
+    wall_seconds: float
+
+    def summary(self) -> dict:
+        n = max(1, len(self.items))
+        row = {"quality": sum(self.scores) / n}
+        for route in ROUTES:
+            picked = [s for s, i in zip(self.scores, self.items, strict=True) if i["route"] == route]
+            row[f"quality, {route}"] = sum(picked) / max(1, len(picked))
+        row["tokens per request"] = sum(r.prompt_tokens + r.completion_tokens for r in self.replies) / n + \
+            sum(self.router_tokens) / n
+        row["seconds per request"] = sum(r.seconds for r in self.replies) / n + sum(self.router_seconds) / n
+        return row
+
+
+def run_configuration(assistant: Assistant, items: list[dict], routing: Routing | None = None,
+                      name: str | None = None) -> RunReport:
+    """Answer and score every item. With `routing`, requests follow the router's choices (and pay for the
+    router's tokens); without, each follows its true route (a perfect router, for comparison)."""
+    started = time.perf_counter()
+    routes = routing.routes if routing is not None else [i["route"] for i in items]
+    replies = assistant.answer_many([i["request"] for i in items], routes)
+    scores = [score_reply(i, r) for i, r in zip(items, replies, strict=True)]
+    return RunReport(name or assistant.name, items, replies, scores,
+                     routing.prompt_tokens if routing else [0] * len(items),
+                     routing.seconds if routing else [0.0] * len(items), time.perf_counter() - started)

@@ -1,0 +1,144 @@
+"""Lesson 04's assistant: the request data, routing prompts and parsing, handlers, scoring."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from course_lib.assistant import (
+    REQUESTS,
+    ROUTES,
+    Assistant,
+    Handler,
+    Reply,
+    Routing,
+    find_product,
+    load_requests,
+    parse_route,
+    route_prompt,
+    router_examples,
+    run_configuration,
+    score_reply,
+)
+from course_lib.datasets import DataError, load_brand_guide, load_products
+from course_lib.sql import run_query
+
+
+def test_the_request_file_is_what_its_generator_writes(tmp_path):
+    before = REQUESTS.read_bytes()
+    subprocess.run([sys.executable, str(REQUESTS.parent / "make_requests.py")], check=True, capture_output=True)
+    assert REQUESTS.read_bytes() == before, "requests.jsonl differs from make_requests.py's output"
+
+
+def test_splits_are_balanced_and_share_no_request():
+    splits = {s: load_requests(s) for s in ("eval", "dev", "examples")}
+    texts = [r["request"] for rows in splits.values() for r in rows]
+    assert len(texts) == len(set(texts))
+    for rows in splits.values():
+        assert {r["route"] for r in rows} == set(ROUTES)
+    assert len(splits["eval"]) == 32 and len(splits["dev"]) == 46
+
+
+def test_every_data_request_has_a_gold_query_that_runs_and_every_source_exists():
+    from course_lib.chunking import load_questions
+
+    benefit_ids = {q["id"] for q in load_questions()}
+    product_ids = {p["id"] for p in load_products()}
+    for item in load_requests():
+        kind, ref = item["source"].split(":", 1)
+        if item["route"] == "data":
+            run_query(item["sql"])
+        elif item["route"] == "policy":
+            assert kind == "benefits" and ref in benefit_ids
+        else:
+            assert kind == "products" and ref in product_ids
+
+
+def test_a_bad_request_file_names_the_line(tmp_path):
+    bad = tmp_path / "requests.jsonl"
+    bad.write_text('{"request": "hi", "route": "policy", "split": "dev"}\n{"request": "x", "route": "chat"}\n')
+    with pytest.raises(DataError, match=r"requests.jsonl:2"):
+        load_requests(path=bad)
+    with pytest.raises(DataError, match="Unknown split"):
+        load_requests("train")
+
+
+def test_route_prompt_and_parse_route():
+    shots = router_examples(per_route=2)
+    assert [s["route"] for s in shots] == list(ROUTES) * 2
+    prompt = route_prompt("Write copy for the dish soap.", shots)
+    assert prompt.endswith("Request: Write copy for the dish soap.\nRoute:")
+    assert prompt.count("\nRoute: ") == 6
+    assert parse_route(" data") == "data"
+    assert parse_route(" Writing (product copy)") == "writing"
+    assert parse_route(" unsure") is None
+
+
+def test_routing_accuracy_and_confusion():
+    items = [{"route": "policy"}, {"route": "data"}, {"route": "data"}]
+    routing = Routing(["policy", "policy", None], [10, 10, 10], [0.1, 0.1, 0.1])
+    assert routing.accuracy(items) == pytest.approx(1 / 3)
+    confusion = routing.confusion(items)
+    assert confusion["data"]["policy"] == 1 and confusion["data"][None] == 1 and confusion["policy"]["policy"] == 1
+
+
+def test_writing_requests_find_their_product():
+    products = load_products()
+    for item in load_requests():
+        if item["route"] == "writing":
+            assert find_product(item["request"], products)["id"] == item["source"].split(":", 1)[1], item
+
+
+class Echo(Handler):
+    """A handler that answers with the request itself and counts how often it was asked: shows the memo."""
+
+    route, name = "policy", "echo"
+
+    def __init__(self):
+        super().__init__()
+        self.asked = 0
+
+    def _answer(self, requests):
+        self.asked += len(requests)
+        return [Reply(r, self.route, r, prompt_tokens=5, completion_tokens=1, seconds=0.5) for r in requests]
+
+
+def test_handlers_answer_each_request_once_and_unrouted_requests_get_a_fixed_reply():
+    echo = Echo()
+    assistant = Assistant(echo, echo, echo, name="echo")
+    replies = assistant.answer_many(["a", "b", "a", "c"], ["policy", "policy", "policy", None])
+    assert [r.text for r in replies[:3]] == ["a", "b", "a"] and echo.asked == 2
+    assert replies[3].route is None and "rephrase" in replies[3].text
+    assistant.answer_many(["a", "b"], ["policy", "policy"])
+    assert echo.asked == 2
+
+
+def test_scores_follow_each_lessons_metric():
+    items = load_requests("eval")
+    data = next(i for i in items if i["route"] == "data")
+    assert score_reply(data, Reply(data["request"], "data", data["sql"])) == 1.0
+    assert score_reply(data, Reply(data["request"], "policy", "Six sessions a year.")) == 0.0
+    policy = next(i for i in items if i["route"] == "policy")
+    from course_lib.assistant import _reference
+
+    assert score_reply(policy, Reply(policy["request"], "policy", _reference(policy))) >= 0.9
+    assert score_reply(policy, Reply(policy["request"], "data", "SELECT COUNT(*) FROM tickets")) < 0.5
+    writing = next(i for i in items if i["route"] == "writing")
+    product = next(p for p in load_products() if p["id"] == writing["source"].split(":")[1])
+    example = load_brand_guide()["example_description"] if product["id"] == "p01" else None
+    good = example or (f"{product['name']}: " + ". ".join(product["facts"][:3]) + ". " + "Made with care. " * 6)
+    assert score_reply(writing, Reply(writing["request"], "writing", good)) > \
+        score_reply(writing, Reply(writing["request"], "writing", "Buy now!"))
+
+
+def test_run_configuration_counts_router_tokens_and_scores_each_request():
+    items = [i for i in load_requests("eval") if i["route"] == "policy"][:2]
+    echo = Echo()
+    routing = Routing(["policy", None], [100, 100], [1.0, 1.0])
+    report = run_configuration(Assistant(echo, echo, echo), items, routing, name="echo")
+    summary = report.summary()
+    assert summary["tokens per request"] == pytest.approx((6 + 0) / 2 + 100)
+    assert summary["seconds per request"] == pytest.approx(0.5 / 2 + 1.0)
+    assert len(report.scores) == 2 and report.replies[1].route is None
+    json.dumps(summary)  # plain numbers, ready for a table
