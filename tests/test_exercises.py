@@ -22,9 +22,9 @@ WRONG = {
                       '    return [" ".join(w[i:i + size]) for i in range(0, len(w), size)]',
     ("02_rag", "q2"): 'def recall_at_k(retrieved, relevant, k):\n'
                       '    return len(set(retrieved[:k]) & set(relevant)) / k',
-    ("02_rag", "q3"): 'def mean_reciprocal_rank(runs):\n'
-                      '    return sum(1 / (r.index(next(iter(s))) + 1) if next(iter(s)) in r else 0 for r, s in runs)'
-                      ' / len(runs)',
+    ("02_rag", "q3"): 'def mean_reciprocal_rank(runs):\n'  # the rank of the last relevant item, not the first
+                      '    return sum(1 / (max(r.index(x) for x in s if x in r) + 1) if set(r) & s else 0'
+                      ' for r, s in runs) / len(runs)',
     ("02_rag", "q4"): 'def fuse(rankings, k=60):\n'
                       '    return list(dict.fromkeys(i for r in rankings for i in r))',
     ("02_rag", "q5"): 'chunk_size = 400\noverlap = 0\nk = 5',
