@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +137,7 @@ class Reply:
     extra: dict = field(default_factory=dict)  # e.g. the SQL's rows, the retrieved passages, the product
 
 
-class Handler:
+class Handler(ABC):
     """Answers the requests of one route with one technique. Answers are remembered per request (the model runs
     greedy, so asking again would give the same answer), which lets several configurations share a handler."""
 
@@ -153,8 +154,9 @@ class Handler:
                 self._memo[request] = reply
         return [self._memo[r] for r in requests]
 
+    @abstractmethod
     def _answer(self, requests: list[str]) -> list[Reply]:
-        raise TypeError(f"{type(self).__name__} must define _answer(requests)")
+        """Answer requests that are not remembered yet, one Reply per request, in order."""
 
 
 class ClosedBookPolicy(Handler):
@@ -200,8 +202,9 @@ class _SQLHandler(Handler):
         super().__init__()
         self.client, self.model = client, model
 
+    @abstractmethod
     def messages(self, request: str) -> list[dict]:
-        raise TypeError(f"{type(self).__name__} must define messages(request)")
+        """The chat messages that ask the SQL model for one query."""
 
     def _answer(self, requests):
         from .llm import chat_many, serves_batches
