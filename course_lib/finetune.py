@@ -290,12 +290,11 @@ def load_tokenizer():
     """The local model's tokenizer alone (no weights loaded), for counting tokens."""
     global _TOKENIZER
     if _TOKENIZER is None:
-        from transformers import AutoTokenizer
-
         from .config import load_settings
         from .local import ensure_converted_weights
+        from .local import load_tokenizer as load_converted_tokenizer
 
-        _TOKENIZER = AutoTokenizer.from_pretrained(ensure_converted_weights(load_settings().cache_dir))
+        _TOKENIZER = load_converted_tokenizer(ensure_converted_weights(load_settings().cache_dir))
     return _TOKENIZER
 
 

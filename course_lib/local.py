@@ -8,9 +8,10 @@ cache that looks finished.
 
 Speed: generating one token reads every weight once, and the 262,144-token output layer is most of those
 weights. Generation runs in a plain decode loop over the model's KV cache (no `generate()` bookkeeping per
-token). The default precision, fp32, is exact: a batch gives the same tokens as one prompt at a time. `bf16`
-halves the bytes read per token; `int8` runs the output layer on fbgemm's int8 kernels. benchmarks/generation.py
-measures all three.
+token). The default precision, fp32, is exact: a batch gives the same tokens as one prompt at a time. Its greedy
+decoding shortlists candidates with an int8 copy of the output layer and re-scores them in fp32 (`OutputLayer`),
+which gives the same tokens about five times cheaper. `bf16` halves the bytes read per token; `int8` runs the whole
+output layer on fbgemm's int8 kernels (approximate). benchmarks/generation.py measures all three.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ MIN_SHARED_PREFIX = 32  # shortest common prompt prefix (tokens) worth prefillin
 COMPACT_AT = 0.75  # greedy decoding drops finished rows once at most this share of the batch is still writing
 STOP_WINDOW = 24  # tokens decoded from the end of a completion to look for stop strings
 DEFAULT_SEED = 1234  # first seed for sampling when a request gives none; each call takes the next one
+SHORTLIST = 16  # candidate tokens per row that the int8 pass of greedy decoding keeps for exact re-scoring
 
 
 class LocalModelError(RuntimeError):
@@ -150,6 +152,27 @@ def _convert_gguf(source: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
+_TOKENIZERS: dict[str, object] = {}  # converted-weights folder -> its tokenizer, loaded once per process
+
+
+def load_tokenizer(folder: Path):
+    """The tokenizer saved beside the converted weights, loaded once per process.
+
+    Built straight from tokenizer.json (about 2 s for Gemma's 262k-token vocabulary) rather than through
+    AutoTokenizer, which copies that vocabulary once more and takes twice as long; the tokens are the same
+    (tests/test_output_layer.py compares them).
+    """
+    key = str(Path(folder).resolve())
+    if key not in _TOKENIZERS:
+        from transformers import PreTrainedTokenizerFast
+
+        config = json.loads((Path(folder) / "tokenizer_config.json").read_text())
+        special = {k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token")
+                   if isinstance(config.get(k), str)}
+        _TOKENIZERS[key] = PreTrainedTokenizerFast(tokenizer_file=str(Path(folder) / "tokenizer.json"), **special)
+    return _TOKENIZERS[key]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Chat rendering
 # --------------------------------------------------------------------------------------------------------------
@@ -224,24 +247,56 @@ def quantize_output_layer_int8_(model) -> None:
     model.lm_head = wrapped[0]
 
 
-class OutputLayer(torch.nn.Module):
-    """The output layer computed as W @ x.T: on CPU, up to 4x faster than nn.Linear for a batch of a few rows.
+class OutputLayer:
+    """The 262k-row output layer of an fp32 model, with a fast exact path for greedy decoding.
 
-    Same weight (still tied to the input embedding), same result up to float rounding; only the order of the
-    matrix product changes, which lets the BLAS library stream the 262k-row weight once for all rows.
+    `logits(hidden)` is the full layer, computed as W @ x.T (on CPU up to 4x faster than nn.Linear for a few rows:
+    the BLAS library streams the weight once for all rows). `greedy(hidden)` gives the same next tokens about five
+    times faster: a shortlist pass over an int8 copy of the weight (fbgemm, one scale per row) keeps the
+    SHORTLIST highest-scoring tokens of each row, then those are scored again exactly in fp32 and the best one
+    wins. The int8 pass only proposes candidates, so the answer is the fp32 argmax unless the true best token
+    falls outside the int8 top SHORTLIST, which tests/test_local_engine.py checks does not happen. Each row is
+    re-scored on its own, so a batch still gives the same tokens as one prompt at a time.
+
+    Packing the int8 copy takes a few seconds, so it runs in a background thread: the first tokens of a session
+    use the full layer, and nothing waits for the packing.
     """
 
-    def __init__(self, linear: torch.nn.Linear):
-        super().__init__()
-        self.weight = linear.weight
-        self.bias = linear.bias
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight  # [vocabulary, hidden], still tied to the input embedding
+        self._packed = None
+        self.ready = threading.Event()  # set once the int8 copy is packed (or packing failed)
+        # Not a daemon: a process that ends while the thread packs waits for it, rather than aborting in C++.
+        threading.Thread(target=self._pack, name="course_lib-int8-output-layer").start()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        y = (self.weight @ flat.T).T
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.weight.shape[0])
+    def _pack(self) -> None:
+        import warnings
+
+        try:
+            with warnings.catch_warnings(), torch.inference_mode():
+                warnings.simplefilter("ignore")  # torch's notice that quantized tensors are moving to torchao
+                w = self.weight.detach()
+                scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-12).double()
+                zero = torch.zeros(w.shape[0], dtype=torch.long)
+                self._packed = torch.ops.quantized.linear_prepack(
+                    torch.quantize_per_channel(w, scale, zero, 0, torch.qint8), None)
+        except Exception:  # no fbgemm on this CPU or torch build: keep using the full layer, just slower
+            self._packed = None
+        finally:
+            self.ready.set()
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Full logits for rows of hidden states [rows, hidden] -> [rows, vocabulary]."""
+        return (self.weight @ hidden.T).T
+
+    def greedy(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The highest-scoring token of each row, as the full layer's argmax gives it."""
+        if not self.ready.is_set() or self._packed is None:
+            return self.logits(hidden).argmax(dim=-1)
+        approx = torch.ops.quantized.linear_dynamic(hidden.contiguous(), self._packed, True)
+        shortlist = approx.topk(SHORTLIST, dim=-1).indices  # [rows, SHORTLIST]
+        exact = torch.einsum("rkh,rh->rk", self.weight[shortlist], hidden)
+        return shortlist.gather(1, exact.argmax(dim=-1, keepdim=True)).squeeze(1)
 
 
 @dataclass
@@ -281,10 +336,8 @@ class LocalEngine:
             if self.base_name in self._models:
                 return self._models[self.base_name]
             started = time.time()
-            from transformers import AutoTokenizer
-
             self.weights_dir = ensure_converted_weights(self.settings.cache_dir, progress=self.progress)
-            self._tokenizer = AutoTokenizer.from_pretrained(self.weights_dir)
+            self._tokenizer = load_tokenizer(self.weights_dir)
             self._tokenizer.padding_side = "left"
             end_of_turn = self._tokenizer.convert_tokens_to_ids("<end_of_turn>")
             self._eos_ids = {self._tokenizer.eos_token_id, end_of_turn} - {None, self._tokenizer.unk_token_id}
@@ -308,15 +361,20 @@ class LocalEngine:
         if self.settings.local_precision == "int8":
             quantize_output_layer_int8_(model)
         elif self.settings.local_precision == "fp32":
-            model.lm_head = OutputLayer(model.lm_head)
+            base = self._models.get(self.base_name)
+            shared = getattr(base, "output_layer", None)
+            if shared is not None and torch.equal(shared.weight, model.lm_head.weight):
+                model.output_layer = shared  # an adapter leaves the output layer as it was: pack it once
+            else:
+                model.output_layer = OutputLayer(model.lm_head.weight)
         return model
 
     def load_training_model(self):
         """A fresh bf16 copy of the base model and its tokenizer, for fine-tuning. Taught in 03_fine_tuning."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         folder = ensure_converted_weights(self.settings.cache_dir, progress=self.progress)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = load_tokenizer(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
         return model, tokenizer
 
@@ -390,23 +448,23 @@ class LocalEngine:
         shared = self._shared_prefix(rows) if len(rows) > 1 else 0
         prefix_mask = torch.ones(len(rows), shared, dtype=torch.long)
         if shared:
-            net(input_ids=torch.tensor([rows[0][:shared]]), attention_mask=torch.ones(1, shared, dtype=torch.long),
-                position_ids=torch.arange(shared)[None], cache=cache, use_cache=True, logits_to_keep=1)
+            net.model(input_ids=torch.tensor([rows[0][:shared]]), position_ids=torch.arange(shared)[None],
+                      attention_mask=torch.ones(1, shared, dtype=torch.long), cache=cache, use_cache=True)
             cache.batch_repeat_interleave(len(rows))
             rows = [r[shared:] for r in rows]
         width = max(len(r) for r in rows)
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
         mask = torch.cat([prefix_mask, torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-        out = net(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
-                  logits_to_keep=1)
+        hidden = net.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
+                           use_cache=True).last_hidden_state[:, -1, :]
         next_pos = positions[:, -1:] + 1
         new: list[list[int]] = [[] for _ in rows]
         finish = ["length"] * len(rows)
         live = torch.ones(len(rows), dtype=torch.bool)
         which = list(range(len(rows)))  # the prompt each row of the running batch belongs to
         for step in range(max_tokens):
-            token = self._pick(out.logits[:, -1, :], temperature, top_p, generator)
+            token = self._pick(net, hidden, temperature, top_p, generator)
             for r, row in enumerate(which):
                 if not live[r]:
                     continue
@@ -428,8 +486,8 @@ class LocalEngine:
                 which = [which[k] for k in keep.tolist()]
             token = torch.where(live, token, torch.full_like(token, pad))
             mask = torch.cat([mask, live[:, None].long()], dim=1)
-            out = net(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos, cache=cache,
-                      use_cache=True)
+            hidden = net.model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos, cache=cache,
+                               use_cache=True).last_hidden_state[:, -1, :]
             next_pos = next_pos + 1
         return list(zip(new, finish, strict=True))
 
@@ -443,7 +501,15 @@ class LocalEngine:
         return n if n >= MIN_SHARED_PREFIX else 0
 
     @staticmethod
-    def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
+    def _pick(net, hidden: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
+        """The next token of each row from the last hidden states [rows, hidden]."""
+        output_layer = getattr(net, "output_layer", None)
+        if temperature <= 0 and output_layer is not None:
+            return output_layer.greedy(hidden)
+        logits = output_layer.logits(hidden) if output_layer is not None else net.lm_head(hidden)
+        if net.config.final_logit_softcapping is not None:
+            cap = net.config.final_logit_softcapping
+            logits = torch.tanh(logits / cap) * cap
         if temperature <= 0:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.float() / temperature, dim=-1)
