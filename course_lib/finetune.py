@@ -770,7 +770,10 @@ def load_training_record(folder: str | Path) -> TrainResult:
 
 def cache_key(examples: list[dict], config: TrainConfig, validation: list[dict] = ()) -> str:
     """A hash of everything that decides an adapter: the training data, the validation items measured, the
-    hyperparameters, the base weights and this trainer's code (so a changed trainer never reuses an old run)."""
+    hyperparameters, the base weights, this trainer's code and the versions of torch, transformers and peft (so a
+    changed trainer or library never reuses an old run)."""
+    from importlib.metadata import version
+
     from .config import load_settings
     from .local import CONVERTED_DIR_NAME, MANIFEST_NAME
 
@@ -779,6 +782,7 @@ def cache_key(examples: list[dict], config: TrainConfig, validation: list[dict] 
     digest.update(json.dumps([e["messages"] for e in validation[:config.eval_examples]], sort_keys=True).encode())
     digest.update(json.dumps(asdict(config), sort_keys=True).encode())
     digest.update(Path(__file__).read_bytes())
+    digest.update(" ".join(version(package) for package in ("torch", "transformers", "peft")).encode())
     manifest = load_settings().cache_dir / CONVERTED_DIR_NAME / MANIFEST_NAME
     if manifest.is_file():
         digest.update(manifest.read_bytes())
@@ -804,13 +808,19 @@ def is_saved_adapter(folder: str | Path) -> bool:
 
 def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig = TrainConfig(), engine=None,
                    monitor=None, holdout: list[dict] = (), allow_bad_lines: bool = False,
-                   cache_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
-    """`train_lora` + `save_adapter` under `cached_adapter_dir(...)`, or the saved adapter when the same data and
-    hyperparameters were trained before (lesson 04 and the exercises reuse lesson 03's runs). Taught in 03."""
+                   cache_dir: str | Path | None = None, progress: bool = True, retrain: bool = False) -> TrainResult:
+    """`train_lora` + `save_adapter` under `cached_adapter_dir(...)`, or the saved adapter when the same data,
+    hyperparameters, trainer code and libraries were trained before: a rerun of lesson 03, lesson 04 and the
+    exercises reuse the lesson's runs. The loaded result has `model=None` and the recorded history, time and
+    speed; a `monitor` shows the recorded curve. `retrain=True` trains again and replaces the saved adapter.
+    Taught in 03_fine_tuning."""
     examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines)
     folder = cached_adapter_dir(name, examples, validation, config, cache_dir)
-    if is_saved_adapter(folder):
-        return load_training_record(folder)
+    if is_saved_adapter(folder) and not retrain:
+        result = load_training_record(folder)
+        if monitor is not None:
+            monitor.replay(result.history, config.steps)
+        return result
     result = train_lora(examples, validation, config, engine=engine, monitor=monitor, progress=progress)
     save_adapter(result, folder)
     return result

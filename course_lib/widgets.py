@@ -223,6 +223,15 @@ class TrainingMonitor:
         elif step % self.print_every == 0 or step == self.steps:
             print(self.status_line(), flush=True)
 
+    def replay(self, history: list[dict], steps: int) -> None:
+        """Show a finished run's recorded curve at once: what `train_or_reuse` does with an adapter from the cache."""
+        self.title = f"{self.title} (recorded when trained; loaded from the cache)"
+        self.start(steps)
+        self.rows = list(history)
+        if self._box is not None:
+            self._bar.value = steps
+        self.finish()
+
     def finish(self) -> None:
         if self._box is not None:
             self._status.value = f"<b>{self.title}</b>: done · {self.status_line()}"

@@ -121,9 +121,14 @@ def test_training_refuses_bad_lines_and_keeps_what_was_saved(engine, tmp_path):
 
 def test_train_or_reuse_trains_once_then_reuses(engine, tmp_path):
     first = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, progress=False)
-    again = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, progress=False)
+    monitor = TrainingMonitor(widgets=False)
+    again = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, monitor=monitor)
     assert first.model is not None and again.model is None, "the second call loads the saved run"
     assert again.adapter_dir == first.adapter_dir and again.history == first.history
+    assert monitor.rows == first.history and "loaded from the cache" in monitor.title, "the recorded curve is shown"
+    retrained = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, progress=False,
+                               retrain=True)
+    assert retrained.model is not None and retrained.adapter_dir == first.adapter_dir
     other = TrainConfig(**{**TINY.__dict__, "seed": 1})
     assert train_or_reuse("tiny", TRAIN, VALIDATION, other, engine=engine, cache_dir=tmp_path,
                           progress=False).adapter_dir != first.adapter_dir
