@@ -255,7 +255,7 @@ class OutputLayer:
     times faster: a shortlist pass over an int8 copy of the weight (fbgemm, one scale per row) keeps the
     SHORTLIST highest-scoring tokens of each row, then those are scored again exactly in fp32 and the best one
     wins. The int8 pass only proposes candidates, so the answer is the fp32 argmax unless the true best token
-    falls outside the int8 top SHORTLIST, which tests/test_local_engine.py checks does not happen. Each row is
+    falls outside the int8 top SHORTLIST, which tests/test_output_layer.py checks does not happen. Each row is
     re-scored on its own, so a batch still gives the same tokens as one prompt at a time.
 
     Packing the int8 copy takes a few seconds, so it runs in a background thread: the first tokens of a session
