@@ -16,6 +16,7 @@ output layer on fbgemm's int8 kernels (approximate). benchmarks/generation.py me
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ MANIFEST_NAME = "manifest.json"  # written last: its presence means the conversi
 MAX_CONTEXT_TOKENS = 8192  # longest prompt + completion the local engine accepts (the model allows 32k)
 DEFAULT_BATCH_SIZE = 16  # prompts generated together on the batched path
 MIN_SHARED_PREFIX = 32  # shortest common prompt prefix (tokens) worth prefilling once for a whole batch
+PREFIX_CACHE_SIZE = 4  # shared prefixes whose keys and values each model keeps for later batches and calls
 COMPACT_AT = 0.75  # greedy decoding drops finished rows once at most this share of the batch is still writing
 STOP_WINDOW = 24  # tokens decoded from the end of a completion to look for stop strings
 DEFAULT_SEED = 1234  # first seed for sampling when a request gives none; each call takes the next one
@@ -426,30 +428,30 @@ class LocalEngine:
         # each prompt n times; similar lengths batched together pad less
         jobs = sorted(((i, k) for i in range(len(prompts)) for k in range(n)), key=lambda job: len(encoded[job[0]]))
         results: dict[tuple[int, int], Generation] = {}
+        # the prefix every prompt of this call starts with (an instruction, few-shot examples): prefilled once for
+        # all its batches, and kept for later calls with the same beginning
+        common = self._shared_prefix([encoded[i] for i, _ in jobs]) if len(jobs) > 1 else 0
         with self._lock, torch.inference_mode():
             for start in range(0, len(jobs), batch_size):
                 batch = jobs[start:start + batch_size]
                 outputs = self._decode(net, [encoded[i] for i, _ in batch], max_tokens, temperature, top_p, stop,
-                                       generator)
+                                       generator, common)
                 for job, (token_ids, finish) in zip(batch, outputs, strict=True):
                     results[job] = self._finish(token_ids, finish, stop, len(encoded[job[0]]))
         return [[results[(i, k)] for k in range(n)] for i in range(len(prompts))]
 
     def _decode(self, net, rows: list[list[int]], max_tokens: int, temperature: float, top_p: float,
-                stop: list[str], generator) -> list[tuple[list[int], str]]:
+                stop: list[str], generator, common: int = 0) -> list[tuple[list[int], str]]:
         """The decode loop: one prefill of the left-padded batch, then one forward pass per new token."""
-        from transformers import DynamicCache
-
         tok = self._tokenizer
         pad = tok.pad_token_id
-        cache = DynamicCache(config=net.config)
         # Prompts that start alike (few-shot examples, a shared instruction) share one prefill of that prefix:
         # its keys and values are computed once and copied to every row, as providers' prompt caching does.
-        shared = self._shared_prefix(rows) if len(rows) > 1 else 0
+        # `common` is the prefix of the whole call; without one, this batch's own.
+        shared = common if common >= MIN_SHARED_PREFIX else (self._shared_prefix(rows) if len(rows) > 1 else 0)
         prefix_mask = torch.ones(len(rows), shared, dtype=torch.long)
+        cache = self._prefix_cache(net, rows[0][:shared])
         if shared:
-            net.model(input_ids=torch.tensor([rows[0][:shared]]), position_ids=torch.arange(shared)[None],
-                      attention_mask=torch.ones(1, shared, dtype=torch.long), cache=cache, use_cache=True)
             cache.batch_repeat_interleave(len(rows))
             rows = [r[shared:] for r in rows]
         width = max(len(r) for r in rows)
@@ -490,6 +492,30 @@ class LocalEngine:
                                use_cache=True).last_hidden_state[:, -1, :]
             next_pos = next_pos + 1
         return list(zip(new, finish, strict=True))
+
+    @staticmethod
+    def _prefix_cache(net, prefix: list[int]):
+        """A cache holding the keys and values of `prefix` (batch of one): computed on first use, then copied from
+        the model's small store of recent prefixes. The same prefix always gives the same numbers, whether it was
+        computed now or earlier, so answers do not depend on what ran before."""
+        from collections import OrderedDict
+
+        from transformers import DynamicCache
+
+        if not prefix:
+            return DynamicCache(config=net.config)
+        store = net.__dict__.setdefault("_course_prefix_store", OrderedDict())  # lives and dies with the model
+        key = tuple(prefix)
+        if key not in store:
+            cache = DynamicCache(config=net.config)
+            n = len(prefix)
+            net.model(input_ids=torch.tensor([prefix]), position_ids=torch.arange(n)[None],
+                      attention_mask=torch.ones(1, n, dtype=torch.long), cache=cache, use_cache=True)
+            store[key] = cache
+            while len(store) > PREFIX_CACHE_SIZE:
+                store.popitem(last=False)
+        store.move_to_end(key)
+        return copy.deepcopy(store[key])
 
     @staticmethod
     def _shared_prefix(rows: list[list[int]]) -> int:

@@ -94,3 +94,31 @@ def test_chat_many_matches_single_calls(client):
         assert answer.text == single.choices[0].message.content
         assert answer.prompt_tokens == single.usage.prompt_tokens
         assert answer.completion_tokens == single.usage.completion_tokens
+
+
+def test_a_shared_prefix_is_prefilled_once_per_call_and_reused_by_the_next(engine):
+    """Few-shot prompts start alike: the engine prefills that beginning once for all batches of a call, keeps it for
+    later calls, and answers exactly as if it had computed it again."""
+    prefix = "".join(f"Review: the {w} arrived on time and works well.\nSentiment: positive\n"
+                     f"Review: the {w} broke after a day.\nSentiment: negative\n" for w in ("kettle", "lamp", "mop"))
+    items = ["sponge", "bucket", "towel", "candle", "brush", "jar", "soap", "mat", "basket"]
+    prompts = [f"{prefix}Review: the {w} is {'great' if i % 2 else 'useless'}.\nSentiment:"
+               for i, w in enumerate(items)]
+    net = engine._model(MODEL)
+    n_prefix = engine._shared_prefix([engine.tokenizer(p).input_ids for p in prompts])
+    assert n_prefix >= 32
+    prefills = []
+    hook = net.model.register_forward_pre_hook(
+        lambda module, args, kwargs: prefills.append(kwargs["input_ids"].shape), with_kwargs=True)
+    try:
+        net.__dict__.pop("_course_prefix_store", None)
+        first = engine.generate(prompts[:6], max_tokens=2, batch_size=2)  # three batches, one prefix prefill
+        assert prefills.count((1, n_prefix)) == 1
+        again = engine.generate(prompts[3:], max_tokens=2, batch_size=2)  # another call, same beginning
+        assert prefills.count((1, n_prefix)) == 1
+    finally:
+        hook.remove()
+    assert [g[0].text for g in again[:3]] == [g[0].text for g in first[3:]]
+    net.__dict__.pop("_course_prefix_store", None)  # computed afresh, the answers are the same
+    assert [g[0].text for g in engine.generate(prompts[3:], max_tokens=2, batch_size=2)] == [g[0].text for g in again]
+    assert {g[0].text.strip() for g in first} <= {"positive", "negative"}
