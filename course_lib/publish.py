@@ -58,8 +58,9 @@ def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | N
                timeout: int = 1800, say=print) -> Path:
     """Execute each lesson notebook (unless execute=False) and write it as HTML, with an index page."""
     import nbformat
-    from nbclient import NotebookClient
     from nbconvert import HTMLExporter
+
+    from .validate import execute_notebook, failure_reason
 
     out = Path(out)
     paths = lesson_notebooks(lessons)
@@ -72,8 +73,12 @@ def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | N
         nb = nbformat.read(path, as_version=4)
         started = time.perf_counter()
         if execute:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            try:
+                execute_notebook(nb, path.parent, timeout)
+            except Exception as exc:  # noqa: BLE001 - one line naming the notebook and cell; the old site stays
+                shutil.rmtree(built, ignore_errors=True)
+                raise RuntimeError(f"{path.parent.name}/{path.name} failed, {failure_reason(nb, exc)}. Run "
+                                   "`python -m course_lib validate` for every notebook's status.") from None
         body, _ = exporter.from_notebook_node(nb)
         (built / f"{path.stem}.html").write_text(body, encoding="utf-8")
         title, goal = _title_and_goal(nb)

@@ -60,27 +60,37 @@ def _first_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def run_notebook(path: Path, timeout: int = 1800) -> tuple[bool, float, str]:
-    """Execute one notebook in a fresh kernel from its own folder; (passed, seconds, one-line reason)."""
+def execute_notebook(nb, folder: Path, timeout: int = 1800) -> None:
+    """Execute `nb` in place, in a fresh python3 kernel started in `folder`. The kernel talks over local (ipc)
+    sockets rather than TCP ports: nothing listens on the network, and it prints no warning about unencrypted TCP."""
     import tempfile
 
-    import nbformat
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(folder)}}).execute()
+
+
+def failure_reason(nb, exc: Exception) -> str:
+    """Where and why a notebook failed, in one line: 'cell 7: AssertionError: ...'."""
+    failed_cell = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
+        o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+    where = f"cell {failed_cell}: " if failed_cell is not None else ""
+    return where + _first_error(exc)
+
+
+def run_notebook(path: Path, timeout: int = 1800) -> tuple[bool, float, str]:
+    """Execute one notebook in a fresh kernel from its own folder; (passed, seconds, one-line reason)."""
+    import nbformat
 
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
-            # Local sockets rather than TCP ports: nothing listens on the network, and the kernel has no warning
-            # about unencrypted TCP to print into the report.
-            km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
-            NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+        execute_notebook(nb, path.parent, timeout)
     except Exception as exc:  # noqa: BLE001 - report, go on with the next notebook
-        failed_cell = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
-            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-        where = f"cell {failed_cell}: " if failed_cell is not None else ""
-        return False, time.perf_counter() - started, where + _first_error(exc)
+        return False, time.perf_counter() - started, failure_reason(nb, exc)
     return True, time.perf_counter() - started, ""
 
 

@@ -84,3 +84,26 @@ def test_slides_start_a_slide_at_each_heading(tmp_path):
     nb = nbformat.read(ROOT / "notebooks" / "00_setup.ipynb", as_version=4)
     headings = sum(c.cell_type == "markdown" and c.source.lstrip().startswith(("# ", "## ")) for c in nb.cells)
     assert deck.count("<section") >= headings > 3
+
+
+def test_site_names_the_failing_notebook_and_keeps_the_old_site(tmp_path, monkeypatch):
+    from course_lib import publish
+
+    broken = tmp_path / "notebooks" / "98_broken.ipynb"
+    broken.parent.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Broken"), nbformat.v4.new_code_cell("1 / 0")]
+    nbformat.write(nb, broken)
+    monkeypatch.setattr(publish, "lesson_notebooks", lambda lessons: [broken])
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("the previous site")
+    try:
+        publish.build_site(out, ["98"], timeout=120)
+    except RuntimeError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a failing lesson must stop the build")
+    assert message.startswith("notebooks/98_broken.ipynb failed, cell 1: ZeroDivisionError"), message
+    assert (out / "index.html").read_text() == "the previous site"
+    assert not list(tmp_path.glob(".site-*"))
