@@ -248,17 +248,19 @@ class CostEstimate(Question):
 
     variables = ["cost_usd"]
     hints = [
-        "Measure: send `strong_prompt(review)` for the dev reviews with `max_tokens=1` and average "
-        "`usage.prompt_tokens` (or use a CostMeter).",
+        "Measure: send `strong_prompt(review)` for the dev reviews with `max_tokens=1` and average the prompt "
+        "tokens. `complete_many` (from course_lib.llm) sends them in one batch and gives each answer's "
+        "`prompt_tokens`; one `client.completions.create` per review works too, more slowly.",
         "Cost = reviews × (prompt tokens × input price + 2 completion tokens × output price) / 1,000,000, with the "
         "prices from `load_prices()['models']['gpt-4o-mini']`.",
     ]
     solution_code = """
+    from course_lib.llm import complete_many
+
     prices = load_prices()["models"]["gpt-4o-mini"]
     dev = load_reviews("dev")
-    tokens = [client.completions.create(model=MODEL, prompt=strong_prompt(r), max_tokens=1).usage.prompt_tokens
-              for r in dev]
-    mean_prompt_tokens = sum(tokens) / len(tokens)
+    answers = complete_many(client, MODEL, [strong_prompt(r) for r in dev], max_tokens=1)  # one batch
+    mean_prompt_tokens = sum(a.prompt_tokens for a in answers) / len(answers)
     cost_usd = 1_000_000 * (mean_prompt_tokens * prices["input"] + 2 * prices["output"]) / 1_000_000
     """
 
