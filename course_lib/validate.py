@@ -70,7 +70,13 @@ def execute_notebook(nb, folder: Path, timeout: int = 1800) -> None:
 
     with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
         km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
-        NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(folder)}}).execute()
+        try:
+            NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(folder)}}).execute()
+        finally:
+            # A client given our kernel manager leaves the kernel running: stop it, or every notebook's kernel
+            # (each holding its own copy of the model) would stay in memory until the command ends.
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
 
 
 def failure_reason(nb, exc: Exception) -> str:

@@ -52,6 +52,13 @@ def test_validate_reports_a_failing_notebook(tmp_path):
     passed, seconds, reason = run_notebook(lesson / "98_broken.ipynb", timeout=120)
     assert not passed and seconds > 0
     assert reason == "cell 1: AssertionError: the claim broke"
+    nb.cells = nb.cells[:1]
+    nbformat.write(nb, lesson / "97_fine.ipynb")
+    assert run_notebook(lesson / "97_fine.ipynb", timeout=120)[0]
+    import psutil
+
+    kernels = [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    assert not kernels, "each notebook's kernel must be stopped once the notebook has run"
 
 
 def test_progress_reads_the_learners_saved_outputs(tmp_path):
