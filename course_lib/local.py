@@ -569,3 +569,16 @@ def get_engine(settings: Settings) -> LocalEngine:
     if key not in _ENGINES:
         _ENGINES[key] = LocalEngine(settings)
     return _ENGINES[key]
+
+
+def release_engines() -> None:
+    """Forget this process's engines, so that their models' memory is freed once nothing else uses them. `validate`
+    calls it after checking the model in its own process: each notebook then runs in a kernel with its own copy."""
+    import gc
+
+    from . import llm
+
+    _ENGINES.clear()
+    for key in [k for k in llm._CLIENTS if k[0].provider == "local"]:  # their in-process server holds an engine
+        del llm._CLIENTS[key]
+    gc.collect()

@@ -39,8 +39,14 @@ def provider_problem() -> str | None:
     try:
         settings = load_settings()
         client = get_client(settings, max_retries=0)
-        client.completions.create(model=settings.chat_model, prompt="OK", max_tokens=1, temperature=0) \
-            if settings.is_local else client.models.list()
+        if settings.is_local:
+            client.completions.create(model=settings.chat_model, prompt="OK", max_tokens=1, temperature=0)
+            del client
+            from .local import release_engines
+
+            release_engines()  # the notebooks' kernels load their own copy; this one would only hold memory
+        else:
+            client.models.list()
     except ConfigError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence

@@ -114,3 +114,12 @@ def test_site_names_the_failing_notebook_and_keeps_the_old_site(tmp_path, monkey
     assert message.startswith("notebooks/98_broken.ipynb failed, cell 1: ZeroDivisionError"), message
     assert (out / "index.html").read_text() == "the previous site"
     assert not list(tmp_path.glob(".site-*"))
+
+
+def test_the_provider_check_does_not_keep_the_model_loaded():
+    check = ("import gc; from course_lib import local, validate; assert validate.provider_problem() is None; "
+             "gc.collect(); assert not [o for o in gc.get_objects() if isinstance(o, local.LocalEngine)], "
+             "'an engine is still alive'; print('released')")
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, env=local_env(),
+                            timeout=300)
+    assert result.returncode == 0 and "released" in result.stdout, result.stderr[-1500:]
