@@ -51,6 +51,12 @@ def get_client(settings: Settings | None = None, max_retries: int = 2) -> openai
     return client
 
 
+def forget_local_clients() -> None:
+    """Drop the cached clients of the local provider (see `local.release_engines`)."""
+    for key in [k for k in _CLIENTS if k[0].provider == "local"]:
+        del _CLIENTS[key]
+
+
 def setup(settings: Settings | None = None, show: bool = True) -> tuple[openai.OpenAI, Settings]:
     """The first code cell of every notebook: settings, a client, and one line saying what is in use."""
     settings = settings or load_settings()

@@ -576,9 +576,8 @@ def release_engines() -> None:
     calls it after checking the model in its own process: each notebook then runs in a kernel with its own copy."""
     import gc
 
-    from . import llm
+    from .llm import forget_local_clients
 
     _ENGINES.clear()
-    for key in [k for k in llm._CLIENTS if k[0].provider == "local"]:  # their in-process server holds an engine
-        del llm._CLIENTS[key]
+    forget_local_clients()  # their in-process server holds an engine
     gc.collect()
