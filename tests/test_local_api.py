@@ -122,3 +122,53 @@ def test_a_shared_prefix_is_prefilled_once_per_call_and_reused_by_the_next(engin
     net.__dict__.pop("_course_prefix_store", None)  # computed afresh, the answers are the same
     assert [g[0].text for g in engine.generate(prompts[3:], max_tokens=2, batch_size=2)] == [g[0].text for g in again]
     assert {g[0].text.strip() for g in first} <= {"positive", "negative"}
+
+
+def test_the_in_place_cache_hands_attention_what_dynamic_cache_does(engine):
+    """new_cache appends in place instead of copying the cache every step; each layer must still return exactly
+    what transformers' DynamicCache returns: past the 512-token sliding window, when the buffer fills up, and after
+    rows are dropped (finished answers) or repeated (a shared prefix)."""
+    import torch
+    from transformers import DynamicCache
+
+    from course_lib.local import CACHE_SPARE, new_cache
+
+    net = engine._model(MODEL)
+    ours, theirs = new_cache(net), DynamicCache(config=net.config)
+    assert [type(a).__mro__[1] for a in ours.layers] == [type(b) for b in theirs.layers]
+    generator = torch.Generator().manual_seed(0)
+
+    def step(tokens, rows):
+        for i, (a, b) in enumerate(zip(ours.layers, theirs.layers, strict=True)):
+            k, v = (torch.randn(rows, 1, tokens, 8, generator=generator) for _ in range(2))
+            got, want = a.update(k, v), b.update(k, v)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), f"layer {i}"
+            assert a.get_seq_length() == b.get_seq_length()
+
+    step(40, 1)  # a prefix, then repeated for a batch of three
+    ours.batch_repeat_interleave(3)
+    theirs.batch_repeat_interleave(3)
+    step(600, 3)  # a prompt longer than the sliding window
+    for n in range(CACHE_SPARE + 20):  # decoding past the buffer's spare room
+        step(1, 3 if n < 50 else 2)
+        if n == 49:  # one answer has finished
+            ours.batch_select_indices(torch.tensor([0, 2]))
+            theirs.batch_select_indices(torch.tensor([0, 2]))
+
+
+def test_long_prompts_give_the_same_answers_with_either_cache(engine, monkeypatch):
+    from transformers import DynamicCache
+
+    import course_lib.local as local
+
+    story = " ".join(f"On day {d} the shop sold {d * 3} bars of soap and {d + 4} refill pouches." for d in range(40))
+    prompts = [f"{story}\nQuestion: how many bars of soap were sold on day {d}?\nAnswer:" for d in (5, 17, 33)]
+    assert engine.count_tokens(prompts[0]) > 600  # past the sliding window
+    net = engine._model(MODEL)
+    net.__dict__.pop("_course_prefix_store", None)
+    ours = engine.generate(prompts, max_tokens=12)
+    monkeypatch.setattr(local, "new_cache", lambda net: DynamicCache(config=net.config))
+    net.__dict__.pop("_course_prefix_store", None)
+    theirs = engine.generate(prompts, max_tokens=12)
+    net.__dict__.pop("_course_prefix_store", None)
+    assert [g[0].text for g in ours] == [g[0].text for g in theirs]
