@@ -24,6 +24,7 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,14 +140,39 @@ def _pid_alive(pid: int) -> bool:
     return pid != os.getpid()
 
 
+@contextmanager
+def _gguf_parsed_once():
+    """While active, every `gguf.GGUFReader` of the same file is the same object.
+
+    Reading the GGUF's metadata (the 262k-entry vocabulary, element by element) takes about 30 s, and transformers
+    reads it three times during a conversion: for the tokenizer, the config and the weights. Sharing one reader
+    makes the first start about a minute shorter; the converted files are the same."""
+    import gguf
+
+    original, readers = gguf.GGUFReader, {}
+
+    def shared_reader(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared_reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
+
+
 def _convert_gguf(source: Path, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     out_dir.mkdir(parents=True)
-    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+    with _gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
     # The weights are de-quantized now; drop the GGUF marker so the folder saves and loads as plain safetensors.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

@@ -47,3 +47,26 @@ def test_damaged_cache_is_detected(settings, engine, tmp_path):
     assert "wrong size" in verify_converted(copy)
     (copy / MANIFEST_NAME).unlink()
     assert "never finished" in verify_converted(copy)
+
+
+def test_a_conversion_reads_the_gguf_metadata_once(tmp_path):
+    """transformers opens the GGUF three times while converting (tokenizer, config, weights); inside
+    `_gguf_parsed_once` those share one reader, since reading the 262k-entry vocabulary takes about 30 s."""
+    import gguf
+    import numpy as np
+
+    from course_lib.local import _gguf_parsed_once
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("w", np.ones((2, 2), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    original = gguf.GGUFReader
+    with _gguf_parsed_once():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(str(path)) is first and first.tensors[0].name == "w"
+    assert gguf.GGUFReader is original
+    assert gguf.GGUFReader(path) is not first
