@@ -341,9 +341,9 @@ class _KVBuffer:
 
     transformers' DynamicCache appends with torch.cat, which copies the whole cache at every step (with 16 rows and
     800 tokens of context, a decode step took 241 ms with it and 161 ms with this: `decode_step_ms` in
-    benchmarks/generation.py). Here a step writes only the new token; the buffer is copied only
-    when it is full, once per CACHE_SPARE tokens. The tensors handed to attention hold the same numbers in the same
-    order, so the answers do not change (tests/test_local_api.py compares them).
+    benchmarks/generation.py). Here a step writes only the new token; the buffer is copied only when it is full,
+    once per CACHE_SPARE tokens. The tensors handed to attention hold the same numbers in the same order, so the
+    answers do not change (tests/test_local_api.py compares them).
     """
 
     def __init__(self):
@@ -365,9 +365,7 @@ class _KVBuffer:
     def append(self, cached: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
         """The cached tokens followed by `new`, as a view of the buffer (what torch.cat([cached, new]) returns)."""
         if not self.holds(cached):  # start a buffer from what the cache holds now
-            old = cached if cached.numel() else new[:, :, :0]
-            self.buf = None
-            self._reserve(old, new.shape[2])
+            self._reserve(cached if cached.numel() else new[:, :, :0], new.shape[2])
         elif self.end + new.shape[2] > self.buf.shape[2]:  # full: move the cached tokens into a new buffer
             self._reserve(self.view(), new.shape[2])
         self.buf[:, :, self.end:self.end + new.shape[2]] = new
