@@ -6,6 +6,9 @@ cold_start_s: a fresh process with an empty cache (GGUF conversion included) to 
 decode_step_ms: one decode step of 16 rows with 800 tokens of context (the shape of a lesson's evaluation with a
 long shared prompt), with the engine's in-place KV cache and with transformers' DynamicCache, which copies itself
 every step.
+ragged_eval_s: lesson 03's few-shot SQL prompts (long shared beginning, answers of very different lengths, cut at
+the first newline) answered with continuous batching (one call: a row that finishes is refilled with a waiting
+prompt) and in fixed batches of 16 (one call per batch: each batch runs until its longest answer ends).
 warm_start_s: a fresh process with the converted weights cached, from `import course_lib` to its first token.
 Both starts run in subprocesses so nothing is already imported or loaded.
 """
@@ -63,6 +66,29 @@ def decode_step_ms(net, make_cache, rows: int = 16, context: int = 800, steps: i
     return round(statistics.median(times) * 1000, 1)
 
 
+def ragged_eval_s(engine, n: int = 48, max_tokens: int = 64) -> dict:
+    """Seconds for `n` few-shot SQL questions, continuously batched and in fixed batches; and whether the answers
+    agree."""
+    from course_lib.finetune import few_shot_examples, load_sql_pairs, question_of
+    from course_lib.local import render_chat
+    from course_lib.sql import prompt_messages
+
+    shots = few_shot_examples(load_sql_pairs("train"), 4)
+    prompts = [render_chat(prompt_messages(question_of(t), shots))[0] for t in load_sql_pairs("test")[:n]]
+    engine.generate(prompts[:2], max_tokens=1)  # the shared beginning is prefilled once, for both runs
+    started = time.perf_counter()
+    together = engine.generate(prompts, max_tokens=max_tokens, stop=["\n"], batch_size=BATCH_SIZE)
+    continuous = time.perf_counter() - started
+    started = time.perf_counter()
+    fixed = [g for k in range(0, n, BATCH_SIZE)
+             for g in engine.generate(prompts[k:k + BATCH_SIZE], max_tokens=max_tokens, stop=["\n"])]
+    in_batches = time.perf_counter() - started
+    return {"prompts": n, "max_tokens": max_tokens, "continuous_batching": round(continuous, 1),
+            "fixed_batches": round(in_batches, 1),
+            "same_answers": sum(a[0].text == b[0].text for a, b in zip(together, fixed, strict=True)),
+            "completion_tokens": sum(g[0].completion_tokens for g in together)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -101,6 +127,7 @@ def main() -> None:
         "torch_threads": __import__("torch").get_num_threads(),
         "decode_step_ms": {"in_place_cache": decode_step_ms(net, new_cache),
                            "dynamic_cache": decode_step_ms(net, lambda net: DynamicCache(config=net.config))},
+        "ragged_eval_s": ragged_eval_s(engine),
         "warm_start_s": round(start_time(str(settings.cache_dir)), 2),
     }
     if not args.skip_cold:

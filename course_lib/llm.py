@@ -109,6 +109,9 @@ class Answer:
     latency_s: float
 
 
+REQUEST_BATCHES = 4  # batches' worth of prompts per request to the local engine, which batches them continuously
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -117,13 +120,16 @@ def _chunks(items: list, size: int):
 def complete_many(client: openai.OpenAI, model: str, prompts: list[str], max_tokens: int = 16,
                   temperature: float = 0.0, stop: list[str] | None = None, batch_size: int = 16,
                   progress: bool = True, desc: str = "completions") -> list[Answer]:
-    """Complete many prompts through `client.completions` — batched where the server batches. Taught in 01."""
+    """Complete many prompts through `client.completions` — batched where the server batches. Taught in 01.
+
+    On the local engine each request carries REQUEST_BATCHES × `batch_size` prompts; the engine runs 16 of them at
+    a time and starts waiting prompts as answers end (continuous batching: `local.LocalEngine._decode`)."""
     from tqdm.auto import tqdm
 
     answers: list[Answer] = []
     bar = tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False)
     if serves_batches(client):
-        for batch in _chunks(list(prompts), batch_size):
+        for batch in _chunks(list(prompts), REQUEST_BATCHES * batch_size):
             started = time.perf_counter()
             response = client.completions.create(model=model, prompt=batch, max_tokens=max_tokens,
                                                  temperature=temperature, stop=stop or None)

@@ -435,6 +435,33 @@ def new_cache(net):
     return cache
 
 
+def _left_pad(x: torch.Tensor, length: int, dim: int) -> torch.Tensor:
+    """`x` with zeros added before its entries along `dim`, up to `length`."""
+    missing = length - x.shape[dim]
+    if missing <= 0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = missing
+    return torch.cat([x.new_zeros(shape), x], dim=dim)
+
+
+def _join_batches(running: tuple, joining: tuple) -> tuple:
+    """One batch from two: (cache, attention mask, next positions, last hidden states) each. The shorter batch is
+    left-padded (masked positions, as for prompts of different lengths), so every row keeps the keys, values and
+    positions it had; a sliding-window layer keeps the last `window - 1` of the longer length."""
+    (cache, mask, positions, hidden), (other, other_mask, other_positions, other_hidden) = running, joining
+    length = max(mask.shape[1], other_mask.shape[1])
+    for layer, extra in zip(cache.layers, other.layers, strict=True):
+        window = getattr(layer, "sliding_window", None)
+        kept = min(length, window - 1) if window else length
+        layer.keys = torch.cat([_left_pad(layer.keys, kept, 2), _left_pad(extra.keys, kept, 2)])
+        layer.values = torch.cat([_left_pad(layer.values, kept, 2), _left_pad(extra.values, kept, 2)])
+        if window:
+            layer.cumulative_length = length
+    mask = torch.cat([_left_pad(mask, length, 1), _left_pad(other_mask, length, 1)])
+    return cache, mask, torch.cat([positions, other_positions]), torch.cat([hidden, other_hidden])
+
+
 @dataclass
 class Generation:
     """One generated completion with its token counts."""
@@ -566,40 +593,44 @@ class LocalEngine:
         # all its batches, and kept for later calls with the same beginning
         common = self._shared_prefix([encoded[i] for i, _ in jobs]) if len(jobs) > 1 else 0
         with self._lock, torch.inference_mode():
-            for start in range(0, len(jobs), batch_size):
-                batch = jobs[start:start + batch_size]
-                outputs = self._decode(net, [encoded[i] for i, _ in batch], max_tokens, temperature, top_p, stop,
-                                       generator, common)
-                for job, (token_ids, finish) in zip(batch, outputs, strict=True):
-                    results[job] = self._finish(token_ids, finish, stop, len(encoded[job[0]]))
+            outputs = self._decode(net, [encoded[i] for i, _ in jobs], max_tokens, temperature, top_p, stop,
+                                   generator, common, batch_size)
+            for job, (token_ids, finish) in zip(jobs, outputs, strict=True):
+                results[job] = self._finish(token_ids, finish, stop, len(encoded[job[0]]))
         return [[results[(i, k)] for k in range(n)] for i in range(len(prompts))]
 
     def _decode(self, net, rows: list[list[int]], max_tokens: int, temperature: float, top_p: float,
-                stop: list[str], generator, common: int = 0) -> list[tuple[list[int], str]]:
-        """The decode loop: one prefill of the left-padded batch, then one forward pass per new token."""
-        tok = self._tokenizer
-        pad = tok.pad_token_id
-        # Prompts that start alike (few-shot examples, a shared instruction) share one prefill of that prefix:
-        # its keys and values are computed once and copied to every row, as providers' prompt caching does.
-        # `common` is the prefix of the whole call; without one, this batch's own.
-        shared = common if common >= MIN_SHARED_PREFIX else (self._shared_prefix(rows) if len(rows) > 1 else 0)
-        prefix_mask = torch.ones(len(rows), shared, dtype=torch.long)
-        cache = self._prefix_cache(net, rows[0][:shared])
-        if shared:
-            cache.batch_repeat_interleave(len(rows))
-            rows = [r[shared:] for r in rows]
-        width = max(len(r) for r in rows)
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = torch.cat([prefix_mask, torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-        hidden = net.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
-                           use_cache=True).last_hidden_state[:, -1, :]
-        next_pos = positions[:, -1:] + 1
+                stop: list[str], generator, common: int = 0,
+                batch_size: int = DEFAULT_BATCH_SIZE) -> list[tuple[list[int], str]]:
+        """The decode loop: up to `batch_size` rows generate together, one forward pass per new token.
+
+        Greedy decoding batches continuously, as serving engines do: a row that finishes leaves the batch, and once
+        a quarter of the batch is free the next waiting prompts are prefilled and join it. A batch no longer runs
+        at a fraction of its rows while its longest answer finishes. Seeded sampling runs the prompts in fixed
+        batches, one after the other, so that a seed always draws the same random numbers.
+        """
+        greedy = temperature <= 0
+        admit_at = max(1, batch_size // 4)  # free rows that make prefilling waiting prompts worth a pass
+        pad = self._tokenizer.pad_token_id
         new: list[list[int]] = [[] for _ in rows]
         finish = ["length"] * len(rows)
-        live = torch.ones(len(rows), dtype=torch.bool)
-        which = list(range(len(rows)))  # the prompt each row of the running batch belongs to
-        for step in range(max_tokens):
+        waiting = list(range(len(rows)))  # prompts not started yet, in order
+        which: list[int] = []  # the prompt each row of the running batch belongs to
+        cache = mask = next_pos = hidden = live = None
+        while True:
+            free = batch_size - len(which)
+            if waiting and (not which or (greedy and free >= admit_at)):
+                take, waiting = waiting[:free], waiting[free:]
+                joining = self._prefill(net, [rows[i] for i in take], common)
+                if which:
+                    cache, mask, next_pos, hidden = _join_batches((cache, mask, next_pos, hidden), joining)
+                else:
+                    cache, mask, next_pos, hidden = joining
+                joined = torch.ones(len(take), dtype=torch.bool)
+                live = torch.cat([live, joined]) if which else joined
+                which += take
+            if not which:
+                break
             token = self._pick(net, hidden, temperature, top_p, generator)
             for r, row in enumerate(which):
                 if not live[r]:
@@ -611,9 +642,13 @@ class LocalEngine:
                 new[row].append(t)
                 if stop and self._hits_stop(new[row], stop):
                     live[r], finish[row] = False, "stop"
-            if not live.any() or step == max_tokens - 1:
-                break
-            if temperature <= 0 and int(live.sum()) <= COMPACT_AT * len(which):
+                elif len(new[row]) >= max_tokens:
+                    live[r] = False
+            running = int(live.sum())
+            if not running:
+                which = []
+                continue
+            if greedy and (running <= COMPACT_AT * len(which) or (waiting and len(which) - running >= admit_at)):
                 # Drop finished rows from the batch and its cache: a short answer stops costing compute as soon as
                 # it ends. (Greedy only, so seeded sampling draws the same random numbers as before.)
                 keep = live.nonzero().squeeze(1)
@@ -626,6 +661,26 @@ class LocalEngine:
                                use_cache=True).last_hidden_state[:, -1, :]
             next_pos = next_pos + 1
         return list(zip(new, finish, strict=True))
+
+    def _prefill(self, net, rows: list[list[int]], common: int = 0):
+        """One forward pass over the left-padded prompts: (cache, attention mask, next positions, last hidden
+        states). Prompts that start alike (few-shot examples, a shared instruction) share one prefill of that
+        prefix: its keys and values are computed once and copied to every row, as providers' prompt caching does.
+        `common` is the prefix of the whole call; without one, these rows' own."""
+        pad = self._tokenizer.pad_token_id
+        shared = common if common >= MIN_SHARED_PREFIX else (self._shared_prefix(rows) if len(rows) > 1 else 0)
+        prefix_mask = torch.ones(len(rows), shared, dtype=torch.long)
+        cache = self._prefix_cache(net, rows[0][:shared])
+        if shared:
+            cache.batch_repeat_interleave(len(rows))
+            rows = [r[shared:] for r in rows]
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        mask = torch.cat([prefix_mask, torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+        hidden = net.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
+                           use_cache=True).last_hidden_state[:, -1, :]
+        return cache, mask, positions[:, -1:] + 1, hidden
 
     @staticmethod
     def _prefix_cache(net, prefix: list[int]):

@@ -172,3 +172,28 @@ def test_long_prompts_give_the_same_answers_with_either_cache(engine, monkeypatc
     theirs = engine.generate(prompts, max_tokens=12)
     net.__dict__.pop("_course_prefix_store", None)
     assert [g[0].text for g in ours] == [g[0].text for g in theirs]
+
+
+def test_continuous_batching_answers_as_one_prompt_at_a_time(engine, monkeypatch):
+    """Greedy decoding refills the batch as answers finish: waiting prompts are prefilled and join the running rows,
+    the shorter side left-padded. Short prompts join longer running ones and a 600-token prompt (past the sliding
+    window) joins short ones; every answer must equal the prompt's answer on its own."""
+    import course_lib.local as local
+
+    story = " ".join(f"On day {d} the shop sold {d * 3} bars of soap and {d + 4} refill pouches." for d in range(40))
+    prompts = ["Monday, Tuesday,", "The capital of Japan is", "1, 2, 3,",  # 12 tokens, 2 tokens, 12 tokens
+               f"{story}\nQuestion: how many bars of soap were sold on day 5?\nAnswer:",
+               f"{story}\nQuestion: how many refill pouches were sold on day 30?\nAnswer:"]
+    joins = []
+    real_join = local._join_batches
+
+    def spy(running, joining):
+        joins.append((running[1].shape[1], joining[1].shape[1]))  # attention-mask widths: running, joining
+        return real_join(running, joining)
+
+    monkeypatch.setattr(local, "_join_batches", spy)
+    together = engine.generate(prompts, max_tokens=12, stop=[".", "\n"], batch_size=2)
+    assert any(run > new for run, new in joins) and any(new > 600 > run for run, new in joins), joins
+    for prompt, answer in zip(prompts, together, strict=True):
+        alone = engine.generate([prompt], max_tokens=12, stop=[".", "\n"])[0][0]
+        assert (answer[0].text, answer[0].completion_tokens) == (alone.text, alone.completion_tokens), prompt

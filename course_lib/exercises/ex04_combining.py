@@ -13,7 +13,7 @@ from ..assistant import ROUTES, load_requests, route_requests
 from ..checks import Incorrect, Question, bind
 from . import configured_client
 
-ROUTER_TARGET = 0.95  # q1: accuracy on the dev requests that the improved few-shot router must reach...
+ROUTER_TARGET = 0.93  # q1: dev accuracy the improved router must reach (the lesson's 24 examples: 42 of 46)
 MAX_ROUTER_TOKENS = 600  # q1: ...with at most this many prompt tokens per request (the lesson's 24 examples: ~580)
 KEYWORD_TARGET = 0.85  # q2: accuracy of the model-free router, on the dev and on the eval requests
 TECHNIQUES = ("prompt engineering", "RAG", "fine-tuning")
