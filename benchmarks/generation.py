@@ -6,9 +6,10 @@ cold_start_s: a fresh process with an empty cache (GGUF conversion included) to 
 decode_step_ms: one decode step of 16 rows with 800 tokens of context (the shape of a lesson's evaluation with a
 long shared prompt), with the engine's in-place KV cache and with transformers' DynamicCache, which copies itself
 every step.
-ragged_eval_s: lesson 03's few-shot SQL prompts (long shared beginning, answers of very different lengths, cut at
-the first newline) answered with continuous batching (one call: a row that finishes is refilled with a waiting
-prompt) and in fixed batches of 16 (one call per batch: each batch runs until its longest answer ends).
+ragged_eval_s: lesson 03's few-shot SQL baseline (63 prompts with a long shared beginning, answers of very
+different lengths, cut at the first newline) answered with continuous batching (one call: a row that finishes is
+refilled with a waiting prompt) and in fixed batches of 16 (one call per batch: each batch runs until its longest
+answer ends).
 warm_start_s: a fresh process with the converted weights cached, from `import course_lib` to its first token.
 Both starts run in subprocesses so nothing is already imported or loaded.
 """
@@ -66,15 +67,16 @@ def decode_step_ms(net, make_cache, rows: int = 16, context: int = 800, steps: i
     return round(statistics.median(times) * 1000, 1)
 
 
-def ragged_eval_s(engine, n: int = 48, max_tokens: int = 64) -> dict:
-    """Seconds for `n` few-shot SQL questions, continuously batched and in fixed batches; and whether the answers
-    agree."""
-    from course_lib.finetune import few_shot_examples, load_sql_pairs, question_of
+def ragged_eval_s(engine) -> dict:
+    """Seconds for lesson 03's few-shot SQL baseline (63 questions, answers up to 128 tokens), continuously batched
+    and in fixed batches; and how many answers agree."""
+    from course_lib.finetune import few_shot_examples, load_sql_pairs, per_template, question_of
     from course_lib.local import render_chat
-    from course_lib.sql import prompt_messages
+    from course_lib.sql import ANSWER_MAX_TOKENS, prompt_messages
 
     shots = few_shot_examples(load_sql_pairs("train"), 4)
-    prompts = [render_chat(prompt_messages(question_of(t), shots))[0] for t in load_sql_pairs("test")[:n]]
+    prompts = [render_chat(prompt_messages(question_of(t), shots))[0] for t in per_template(load_sql_pairs("test"))]
+    n, max_tokens = len(prompts), ANSWER_MAX_TOKENS
     engine.generate(prompts[:2], max_tokens=1)  # the shared beginning is prefilled once, for both runs
     started = time.perf_counter()
     together = engine.generate(prompts, max_tokens=max_tokens, stop=["\n"], batch_size=BATCH_SIZE)
