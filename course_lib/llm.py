@@ -109,7 +109,8 @@ class Answer:
     latency_s: float
 
 
-REQUEST_BATCHES = 4  # batches' worth of prompts per request to the local engine, which batches them continuously
+REQUEST_BATCHES = 4  # batches' worth of prompts (4 × batch_size) per request to the local engine, which batches them
+# continuously
 
 
 def _chunks(items: list, size: int):
@@ -122,8 +123,9 @@ def complete_many(client: openai.OpenAI, model: str, prompts: list[str], max_tok
                   progress: bool = True, desc: str = "completions") -> list[Answer]:
     """Complete many prompts through `client.completions` — batched where the server batches. Taught in 01.
 
-    On the local engine each request carries REQUEST_BATCHES × `batch_size` prompts; the engine runs 16 of them at
-    a time and starts waiting prompts as answers end (continuous batching: `local.LocalEngine._decode`)."""
+    On the local engine each request carries REQUEST_BATCHES × `batch_size` prompts; the engine runs
+    `local.DEFAULT_BATCH_SIZE` (32) of them at a time and starts waiting prompts as answers end (continuous
+    batching: `local.LocalEngine._decode`)."""
     from tqdm.auto import tqdm
 
     answers: list[Answer] = []
