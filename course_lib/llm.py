@@ -109,8 +109,7 @@ class Answer:
     latency_s: float
 
 
-REQUEST_BATCHES = 4  # batches' worth of prompts (4 × batch_size) per request to the local engine, which batches them
-# continuously
+REQUEST_BATCHES = 4  # prompts per request to the local engine, in multiples of batch_size (it batches continuously)
 
 
 def _chunks(items: list, size: int):

@@ -36,8 +36,8 @@ from .config import LOCAL_CHAT_MODEL, Settings
 CONVERTED_DIR_NAME = "gemma-3-270m-bf16"  # folder under the cache dir holding the converted weights
 MANIFEST_NAME = "manifest.json"  # written last: its presence means the conversion finished
 MAX_CONTEXT_TOKENS = 8192  # longest prompt + completion the local engine accepts (the model allows 32k)
-DEFAULT_BATCH_SIZE = 32  # prompts generated together on the batched path (on 2 cores, 32 rows answer a lesson's
-# evaluation about a fifth faster than 16: benchmarks/generation.py, ragged_eval_s)
+DEFAULT_BATCH_SIZE = 32  # prompts generated together on the batched path (on 2 cores, 32 rows answered lesson 03's
+# evaluations 11-22% faster than 16, with the same answers: benchmarks/generation.py, ragged_eval_s)
 MIN_SHARED_PREFIX = 32  # shortest common prompt prefix (tokens) worth prefilling once for a whole batch
 PREFIX_CACHE_SIZE = 4  # shared prefixes whose keys and values each model keeps for later batches and calls
 COMPACT_AT = 0.75  # greedy decoding drops finished rows once at most this share of the batch is still writing
