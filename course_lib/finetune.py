@@ -291,8 +291,8 @@ def load_tokenizer():
     global _TOKENIZER
     if _TOKENIZER is None:
         from .config import load_settings
-        from .local import ensure_converted_weights
-        from .local import load_tokenizer as load_converted_tokenizer
+        from .weights import ensure_converted_weights
+        from .weights import load_tokenizer as load_converted_tokenizer
 
         _TOKENIZER = load_converted_tokenizer(ensure_converted_weights(load_settings().cache_dir))
     return _TOKENIZER
@@ -642,7 +642,7 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(), engine=None, monitor=None,
+def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(), monitor=None,
                holdout: list[dict] = (), allow_bad_lines: bool = False, progress: bool = True) -> TrainResult:
     """Train a LoRA adapter on the bundled Gemma 3 270M, on the CPU. Taught in 03_fine_tuning.
 
@@ -652,15 +652,13 @@ def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(
     """
     from peft import LoraConfig, get_peft_model
 
+    from .config import load_settings
+    from .weights import load_training_model
+
     if config.steps < 1 or config.batch_size < 1:
         raise ValueError("steps and batch_size must be at least 1.")
     examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines)
-    if engine is None:
-        from .config import load_settings
-        from .local import get_engine
-
-        engine = get_engine(load_settings())
-    base, tokenizer = engine.load_training_model()
+    base, tokenizer = load_training_model(load_settings().cache_dir)
     bf16 = config.resolved_precision() == "bf16"
     if not bf16:
         base = base.float()  # without native bf16 units, fp32 runs several times faster on a CPU
@@ -775,7 +773,7 @@ def cache_key(examples: list[dict], config: TrainConfig, validation: list[dict] 
     from importlib.metadata import version
 
     from .config import load_settings
-    from .local import CONVERTED_DIR_NAME, MANIFEST_NAME
+    from .weights import CONVERTED_DIR_NAME, MANIFEST_NAME
 
     digest = hashlib.sha256()
     digest.update(json.dumps([e["messages"] for e in examples], sort_keys=True).encode())
@@ -806,7 +804,7 @@ def is_saved_adapter(folder: str | Path) -> bool:
     return (folder / TRAINING_RECORD).is_file() and (folder / "adapter_config.json").is_file()
 
 
-def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig = TrainConfig(), engine=None,
+def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig = TrainConfig(),
                    monitor=None, holdout: list[dict] = (), allow_bad_lines: bool = False,
                    cache_dir: str | Path | None = None, progress: bool = True, retrain: bool = False) -> TrainResult:
     """`train_lora` + `save_adapter` under `cached_adapter_dir(...)`, or the saved adapter when the same data,
@@ -821,7 +819,7 @@ def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig
         if monitor is not None:
             monitor.replay(result.history, config.steps)
         return result
-    result = train_lora(examples, validation, config, engine=engine, monitor=monitor, progress=progress)
+    result = train_lora(examples, validation, config, monitor=monitor, progress=progress)
     save_adapter(result, folder)
     return result
 

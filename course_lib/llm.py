@@ -4,8 +4,10 @@
     client, settings = setup()          # prints the provider and models in use, never a key
     client.chat.completions.create(model=settings.chat_model, messages=[...])
 
-`local` (the default) answers in-process with the bundled Gemma 3 270M through `server.LocalTransport`;
-`openai`, `azure` and `compatible` are the SDK's own clients pointed at the configured service.
+Every lesson talks to models through chat completions, the one API that OpenAI, Azure OpenAI and every
+compatible server serve. `local` (the default) answers in-process with the bundled Gemma 3 270M on llama.cpp
+through `server.LocalTransport`; `openai`, `azure` and `compatible` are the SDK's own clients pointed at the
+configured service, with retries on rate limits and server errors (honouring Retry-After).
 """
 
 from __future__ import annotations
@@ -21,40 +23,39 @@ from .config import ConfigError, Settings, check_settings, load_settings
 LOCAL_BASE_URL = "http://course-local.invalid/v1"  # never resolved: the local transport answers in-process
 LOCAL_API_KEY = "local-no-key-needed"  # the SDK insists on some key; the local engine ignores it
 
-_CLIENTS: dict[tuple, openai.OpenAI] = {}
+_CLIENTS: dict[Settings, openai.OpenAI] = {}
+_LOCAL_ENGINES: dict[int, object] = {}  # id(client) -> the LocalEngine behind a local client
+_CONCURRENCY: dict[int, int] = {}  # id(client) -> how many requests `chat_many` keeps in flight on it
 
 
-def get_client(settings: Settings | None = None, max_retries: int = 2) -> openai.OpenAI:
-    """A real `openai.OpenAI` client for the configured provider (cached per settings). Taught in 00_setup."""
+def get_client(settings: Settings | None = None) -> openai.OpenAI:
+    """A real `openai.OpenAI` client for the configured provider (one per settings). Taught in 00_setup."""
     settings = settings or load_settings()
     check_settings(settings)
-    key = (settings, max_retries)
-    if key in _CLIENTS:
-        return _CLIENTS[key]
-    timeout = settings.request_timeout_s
+    if settings in _CLIENTS:
+        return _CLIENTS[settings]
+    timeout, retries = settings.request_timeout_s, settings.max_retries
     if settings.provider == "local":
         from .server import LocalAPI, LocalTransport
 
-        http_client = openai.DefaultHttpxClient(transport=LocalTransport(LocalAPI(settings)), timeout=None)
+        api = LocalAPI(settings)
+        http_client = openai.DefaultHttpxClient(transport=LocalTransport(api), timeout=None)
         client = openai.OpenAI(api_key=LOCAL_API_KEY, base_url=LOCAL_BASE_URL, http_client=http_client,
                                max_retries=0)
+        _LOCAL_ENGINES[id(client)] = api.engine
+        _CONCURRENCY[id(client)] = api.engine.slots
     elif settings.provider == "openai":
         client = openai.OpenAI(api_key=settings.openai_api_key, base_url=settings.base_url or None,
-                               timeout=timeout, max_retries=max_retries)
+                               timeout=timeout, max_retries=retries)
     elif settings.provider == "azure":
         client = openai.AzureOpenAI(azure_endpoint=settings.azure_endpoint, api_key=settings.azure_api_key,
-                                    api_version=settings.api_version, timeout=timeout, max_retries=max_retries)
+                                    api_version=settings.api_version, timeout=timeout, max_retries=retries)
     else:  # compatible
         client = openai.OpenAI(api_key=settings.openai_api_key or "not-needed", base_url=settings.base_url,
-                               timeout=timeout, max_retries=max_retries)
-    _CLIENTS[key] = client
+                               timeout=timeout, max_retries=retries)
+    _CONCURRENCY.setdefault(id(client), settings.max_concurrency)
+    _CLIENTS[settings] = client
     return client
-
-
-def forget_local_clients() -> None:
-    """Drop the cached clients of the local provider (see `local.release_engines`)."""
-    for key in [k for k in _CLIENTS if k[0].provider == "local"]:
-        del _CLIENTS[key]
 
 
 def setup(settings: Settings | None = None, show: bool = True) -> tuple[openai.OpenAI, Settings]:
@@ -71,27 +72,24 @@ def setup(settings: Settings | None = None, show: bool = True) -> tuple[openai.O
 
 def local_engine(client: openai.OpenAI):
     """The in-process engine behind a local client, or None for any other provider."""
-    from .server import LocalTransport
-
-    transport = getattr(getattr(client, "_client", None), "_transport", None)
-    return transport.api.engine if isinstance(transport, LocalTransport) else None
+    return _LOCAL_ENGINES.get(id(client))
 
 
-def serves_batches(client: openai.OpenAI) -> bool:
-    """True when the client's server generates a list of prompts as one batch (the local engine, or
-    `python -m course_lib serve`). Other servers get requests in parallel threads instead."""
-    if local_engine(client) is not None:
-        return True
-    cached = getattr(client, "_course_serves_batches", None)
-    if cached is None:
-        from .server import OWNER
+def completions_model(settings: Settings) -> str | None:
+    """The model that serves the legacy completions endpoint (raw text continuation), or None.
 
-        try:
-            cached = any(getattr(m, "owned_by", "") == OWNER for m in client.models.list())
-        except openai.OpenAIError:
-            cached = False
-        client._course_serves_batches = cached
-    return cached
+    The local base model and compatible servers serve it with the chat model; OpenAI's and Azure's chat models
+    refuse it, so there it is `COURSE_COMPLETIONS_MODEL` (an instruct model or deployment) when set."""
+    if settings.provider in ("local", "compatible"):
+        return settings.chat_model
+    return settings.completions_model or None
+
+
+def completions_skipped(settings: Settings) -> str:
+    """The one sentence a notebook prints instead of running a raw-completion cell on a chat-only provider."""
+    return (f"Skipped: {settings.chat_model} on {settings.provider} is a chat model, which refuses the completions "
+            "endpoint; set COURSE_COMPLETIONS_MODEL to a completions model (e.g. gpt-3.5-turbo-instruct, or an "
+            "instruct deployment on Azure) to run this cell.")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -100,7 +98,7 @@ def serves_batches(client: openai.OpenAI) -> bool:
 
 @dataclass
 class Answer:
-    """One answer from a batch: text, why it stopped, token counts and this request's share of the time."""
+    """One answer from a list of requests: text, why it stopped, token counts and its own time."""
 
     text: str
     finish_reason: str
@@ -109,76 +107,17 @@ class Answer:
     latency_s: float
 
 
-REQUEST_BATCHES = 4  # prompts per request to the local engine, in multiples of batch_size (it batches continuously)
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def complete_many(client: openai.OpenAI, model: str, prompts: list[str], max_tokens: int = 16,
-                  temperature: float = 0.0, stop: list[str] | None = None, batch_size: int = 16,
-                  progress: bool = True, desc: str = "completions") -> list[Answer]:
-    """Complete many prompts through `client.completions` — batched where the server batches. Taught in 01.
-
-    On the local engine each request carries REQUEST_BATCHES × `batch_size` prompts; the engine runs
-    `local.DEFAULT_BATCH_SIZE` (32) of them at a time and starts waiting prompts as answers end (continuous
-    batching: `local.LocalEngine._decode`)."""
-    from tqdm.auto import tqdm
-
-    answers: list[Answer] = []
-    bar = tqdm(total=len(prompts), desc=desc, disable=not progress, leave=False)
-    if serves_batches(client):
-        for batch in _chunks(list(prompts), REQUEST_BATCHES * batch_size):
-            started = time.perf_counter()
-            response = client.completions.create(model=model, prompt=batch, max_tokens=max_tokens,
-                                                 temperature=temperature, stop=stop or None)
-            share = (time.perf_counter() - started) / len(batch)
-            for choice in sorted(response.choices, key=lambda c: c.index):
-                extra = choice.model_extra or {}  # this server's per-choice token counts
-                answers.append(Answer(choice.text, choice.finish_reason, int(extra.get("prompt_tokens", 0)),
-                                      int(extra.get("completion_tokens", 0)), share))
-            bar.update(len(batch))
-    else:
-        def one(prompt: str) -> Answer:
-            started = time.perf_counter()
-            response = client.completions.create(model=model, prompt=prompt, max_tokens=max_tokens,
-                                                 temperature=temperature, stop=stop or None)
-            usage = response.usage
-            return Answer(response.choices[0].text, response.choices[0].finish_reason,
-                          usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                          time.perf_counter() - started)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for answer in pool.map(one, prompts):
-                answers.append(answer)
-                bar.update(1)
-    bar.close()
-    return answers
-
-
 def chat_many(client: openai.OpenAI, model: str, conversations: list[list[dict]], max_tokens: int = 64,
-              temperature: float = 0.0, stop: list[str] | None = None, batch_size: int = 16,
-              progress: bool = True, desc: str = "chats") -> list[Answer]:
-    """Answer many chat conversations: one batched call per `batch_size` on the local engine, parallel requests
-    elsewhere. Same answers as calling `client.chat.completions.create` one by one. Taught in 01."""
+              temperature: float = 0.0, stop: list[str] | None = None, progress: bool = True, desc: str = "chats",
+              concurrency: int | None = None) -> list[Answer]:
+    """Answer many chat conversations, `concurrency` requests in flight at once. Taught in 01.
+
+    Each request is exactly `client.chat.completions.create(...)`; on the local engine the requests in flight
+    are decoded together in llama.cpp's slots, on a hosted provider they run in parallel (at most
+    COURSE_MAX_CONCURRENCY, so a real account's rate limits hold). Answers come back in input order."""
     from tqdm.auto import tqdm
 
-    if serves_batches(client):
-        from .local import render_chat
-
-        rendered = [render_chat(c) for c in conversations]
-        stops = sorted({s for _, format_stops in rendered for s in format_stops} | set(stop or []))
-        if len(stops) > 4:
-            raise ValueError("At most 2 extra stop strings fit beside the chat format's own.")
-        answers = complete_many(client, model, [p for p, _ in rendered], max_tokens=max_tokens,
-                                temperature=temperature, stop=stops, batch_size=batch_size, progress=progress,
-                                desc=desc)
-        for a in answers:
-            a.text = a.text.strip()
-        return answers
-
+    workers = concurrency or _CONCURRENCY.get(id(client), 4)
     bar = tqdm(total=len(conversations), desc=desc, disable=not progress, leave=False)
 
     def one(messages: list[dict]) -> Answer:
@@ -191,7 +130,7 @@ def chat_many(client: openai.OpenAI, model: str, conversations: list[list[dict]]
                       usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
                       time.perf_counter() - started)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         answers = list(pool.map(one, conversations))
     bar.close()
     return answers

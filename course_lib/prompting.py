@@ -19,16 +19,17 @@ LABELS = ("positive", "negative")  # the two sentiment labels of the review data
 # ------------------------------------------------------------------------------------------------------------
 
 def few_shot_prompt(text: str, examples: list[dict] = (), instruction: str = "",
-                    template: str = "Review: {text}\nSentiment: {label}") -> str:
-    """A completion prompt: an optional instruction, worked examples, then the new item with its answer left open.
+                    template: str = "Review: {text}") -> list[dict]:
+    """Chat messages for in-context learning: an optional instruction (system), each worked example as a user turn
+    with the right answer as the assistant's turn, then the new item as the last user turn. Taught in 01.
 
-    Taught in 01. The last line ends right where the model should write the label.
-    """
-    parts = [instruction.strip()] if instruction.strip() else []
-    parts += [template.format(text=e["text"], label=e["label"]) for e in examples]
-    open_item = template.format(text=text, label="").rstrip()
-    parts.append(open_item)
-    return "\n\n".join(parts)
+    `template` formats every user turn; the answer turns hold just the example's label."""
+    messages = [{"role": "system", "content": instruction.strip()}] if instruction.strip() else []
+    for e in examples:
+        messages += [{"role": "user", "content": template.format(text=e["text"])},
+                     {"role": "assistant", "content": e["label"]}]
+    messages.append({"role": "user", "content": template.format(text=text)})
+    return messages
 
 
 def delimit(text: str, tag: str = "review") -> str:
@@ -75,25 +76,23 @@ class Evaluation:
         return [(item, raw, parsed) for item, raw, parsed in self.answers if parsed != self.expected(item)]
 
 
-def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], str | list[dict]], items: list[dict],
+def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], list[dict]], items: list[dict],
                     parse: Callable[[str], object] = parse_label, expected: Callable[[dict], object] | None = None,
                     max_tokens: int = 3, stop: list[str] | None = None, progress: bool = True,
                     meter: CostMeter | None = None) -> Evaluation:
-    """Score one prompt variant: `build(item)` gives a prompt string (completions) or messages (chat). Taught in 01.
+    """Score one prompt variant: `build(item)` gives the chat messages for one item. Taught in 01.
 
-    Runs at temperature 0, batched on the local engine. `expected(item)` defaults to item["label"].
+    Runs at temperature 0, many requests at once (`llm.chat_many`). `expected(item)` defaults to item["label"].
+    A plain string from `build` is sent as one user message.
     """
-    from .llm import chat_many, complete_many
+    from .llm import chat_many
 
     expected = expected or (lambda item: item["label"])
     hidden = ("label", "expected")  # the answer never reaches the prompt builder, so it cannot leak into a prompt
     prompts = [build({k: v for k, v in item.items() if k not in hidden}) for item in items]
-    if all(isinstance(p, str) for p in prompts):
-        answers = complete_many(client, model, prompts, max_tokens=max_tokens, temperature=0.0,
-                                stop=stop if stop is not None else ["\n"], progress=progress, desc=name)
-    else:
-        answers = chat_many(client, model, prompts, max_tokens=max_tokens, temperature=0.0, stop=stop,
-                            progress=progress, desc=name)
+    conversations = [[{"role": "user", "content": p}] if isinstance(p, str) else p for p in prompts]
+    answers = chat_many(client, model, conversations, max_tokens=max_tokens, temperature=0.0,
+                        stop=stop if stop is not None else ["\n"], progress=progress, desc=name)
     parsed = [parse(a.text) for a in answers]
     if meter is not None:
         for a in answers:
@@ -174,19 +173,22 @@ class StructuredAnswer:
     raw: str  # the last raw answer
 
 
-def ask_for_json(client, model: str, prompt: str, schema: dict, retries: int = 1, max_tokens: int = 80,
+def ask_for_json(client, model: str, messages: list[dict], schema: dict, retries: int = 1, max_tokens: int = 80,
                  stop: list[str] | None = None) -> StructuredAnswer:
-    """Complete `prompt`, parse and validate the JSON; on failure retry with the error appended. Taught in 01."""
-    current, raw, error = prompt, "", ""
+    """Ask for JSON, parse and validate it; on failure show the model its answer and the error, and ask again.
+    Taught in 01."""
+    current, raw, error = list(messages), "", ""
     for attempt in range(1, retries + 2):
-        raw = client.completions.create(model=model, prompt=current, max_tokens=max_tokens, temperature=0,
-                                        stop=stop or ["\n\n"]).choices[0].text
+        raw = client.chat.completions.create(model=model, messages=current, max_tokens=max_tokens, temperature=0,
+                                             stop=stop or None).choices[0].message.content or ""
         value, error = parse_json_object(raw)
         if value is not None:
             error = validate(value, schema)
             if not error:
                 return StructuredAnswer(value, "", attempt, raw)
-        current = f"{prompt}{raw.rstrip()}\nThat answer is not valid ({error}). Corrected JSON:"
+        current = [*messages, {"role": "assistant", "content": raw.strip()},
+                   {"role": "user", "content": f"That answer is not valid ({error}). Reply with the corrected JSON "
+                                               "object only."}]
     return StructuredAnswer(None, error, retries + 1, raw)
 
 

@@ -214,17 +214,16 @@ class SQLEvaluation:
 
 
 def evaluate_sql(client, model: str, items: list[dict], build_messages, name: str = "", db: str | Path = DB_PATH,
-                 max_tokens: int = ANSWER_MAX_TOKENS, batch_size: int = 16, progress: bool = True) -> SQLEvaluation:
+                 max_tokens: int = ANSWER_MAX_TOKENS, progress: bool = True) -> SQLEvaluation:
     """Ask `model` for a query for every item (chat fine-tuning examples) and score it by execution accuracy, at
-    temperature 0. `build_messages(item)` gives the chat messages to send. On the course's own engine (a base model
-    that keeps writing) the answer stops at the end of its first line, as every gold query is one line; hosted
-    chat models answer in their own format, often a ```sql block, which `extract_sql` reads. Taught in 03."""
-    from .llm import chat_many, serves_batches
+    temperature 0. `build_messages(item)` gives the chat messages to send. Every gold query is one line, so the
+    answer stops at the end of its first line (a base model keeps writing otherwise); a hosted chat model that
+    opens a ```sql block is asked for the query alone by the prompt, and `extract_sql` reads either. Taught in 03."""
+    from .llm import chat_many
 
     conversations = [build_messages(item) for item in items]
-    stop = ["\n"] if serves_batches(client) else None
-    replies = chat_many(client, model, conversations, max_tokens=max_tokens, stop=stop, batch_size=batch_size,
-                        progress=progress, desc=name or model)
+    replies = chat_many(client, model, conversations, max_tokens=max_tokens, stop=["\n"], progress=progress,
+                        desc=name or model)
     answers = []
     for item, reply in zip(items, replies, strict=True):
         gold = item["messages"][-1]["content"]

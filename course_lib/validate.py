@@ -31,27 +31,19 @@ def select_notebooks(lessons: list[str] | None = None, folders: tuple[str, ...] 
 
 
 def provider_problem() -> str | None:
-    """None when the configured provider answers a one-token request; otherwise one sentence saying what to fix."""
-    from .config import ConfigError, load_settings
-    from .doctor import explain
-    from .llm import get_client
+    """None when the configured provider answers the calls the lessons make (`doctor`'s checks); otherwise the
+    sentence that says what to fix."""
+    import io
 
-    try:
-        settings = load_settings()
-        client = get_client(settings, max_retries=0)
-        if settings.is_local:
-            client.completions.create(model=settings.chat_model, prompt="OK", max_tokens=1, temperature=0)
-            del client
-            from .local import release_engines
+    from .doctor import run
+    from .local import release_engines
 
-            release_engines()  # the notebooks' kernels load their own copy; this one would only hold memory
-        else:
-            client.models.list()
-    except ConfigError as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-        return explain(exc, settings)
-    return None
+    report = io.StringIO()
+    failed = run(out=report)
+    release_engines()  # the notebooks' kernels start their own engine; this one would only hold memory
+    if not failed:
+        return None
+    return next((line[6:] for line in report.getvalue().splitlines() if line.startswith("FAIL")), report.getvalue())
 
 
 def _first_error(exc: Exception) -> str:

@@ -29,10 +29,9 @@ def run_prompt(client, model: str, system: str, user: str, examples: list[dict] 
     latency = time.perf_counter() - started
     from .llm import local_engine
 
-    if local_engine(client) is not None:
-        from .local import render_chat
-
-        rendered = render_chat(messages)[0]
+    engine = local_engine(client)
+    if engine is not None:
+        rendered = engine.apply_template(messages)  # exactly the text llama.cpp built from the messages
     else:  # a hosted model renders messages its own way; show what was sent
         rendered = "\n".join(f"[{m['role']}] {m['content']}" for m in messages)
     return {"answer": response.choices[0].message.content or "", "finish_reason": response.choices[0].finish_reason,
