@@ -3,8 +3,9 @@
     python benchmarks/chat_format.py --json
 
 The task: the 50 dev reviews of lesson 01, asked as a chat (a system instruction, four solved examples as
-user/assistant turns, then the review). Each format in course_lib.local.CHAT_FORMATS renders the same messages;
-the answer's first word is parsed as the label. The format with the best accuracy is the engine's default.
+user/assistant turns, then the review). Each format in course_lib.local.CHAT_FORMATS renders the same messages,
+sent as raw completions to the local model; the answer's first word is parsed as the label. The default format is
+the chat template the engine gives llama.cpp.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
-    from course_lib.config import load_settings
+    from concurrent.futures import ThreadPoolExecutor
+
     from course_lib.datasets import load_reviews
-    from course_lib.local import CHAT_FORMATS, DEFAULT_CHAT_FORMAT, get_engine, render_chat
+    from course_lib.llm import local_engine, setup
+    from course_lib.local import CHAT_FORMATS, DEFAULT_CHAT_FORMAT, render_chat
     from course_lib.prompting import parse_label
 
-    engine = get_engine(load_settings())
+    client, settings = setup(show=False)
+    if local_engine(client) is None:
+        raise SystemExit("benchmarks/chat_format.py measures the local base model; unset COURSE_PROVIDER.")
     pool, dev = load_reviews("fewshot"), load_reviews("dev")
     positives = [r for r in pool if r["label"] == "positive"]
     negatives = [r for r in pool if r["label"] == "negative"]
@@ -41,8 +46,13 @@ def main() -> None:
     for name in CHAT_FORMATS:
         rendered = [render_chat(conversation(r), chat_format=name) for r in dev]
         started = time.perf_counter()
-        outputs = engine.generate([p for p, _ in rendered], max_tokens=3, stop=rendered[0][1])
-        parsed = [parse_label(g[0].text) for g in outputs]
+
+        def complete(prompt: str, stops: list[str]) -> str:
+            return client.completions.create(model=settings.chat_model, prompt=prompt, max_tokens=3, temperature=0,
+                                             stop=stops).choices[0].text
+
+        with ThreadPoolExecutor(max_workers=local_engine(client).slots) as pool:
+            parsed = [parse_label(text) for text in pool.map(lambda r: complete(*r), rendered)]
         results[name] = {
             "accuracy": round(sum(p == r["label"] for p, r in zip(parsed, dev, strict=True)) / len(dev), 3),
             "valid": round(sum(p is not None for p in parsed) / len(dev), 3),

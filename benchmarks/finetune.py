@@ -52,7 +52,7 @@ def main() -> None:
 
     zero, zero_s = score("zero-shot", settings.chat_model, lambda item: prompt_messages(question_of(item)))
     few, few_s = score("few-shot", settings.chat_model, lambda item: prompt_messages(question_of(item), shots))
-    run = train_lora(train, validation, LESSON_CONFIG, engine=engine, progress=not args.json)
+    run = train_lora(train, validation, LESSON_CONFIG, progress=not args.json)
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_adapter(run, Path(tmp) / "sql")
         run.model = None
@@ -60,7 +60,7 @@ def main() -> None:
         tuned, tuned_s = score("fine-tuned", "ft:gemma-3-270m:sql", lambda item: item["messages"][:-1])
         corrupted = None
         if args.corrupted:  # the lesson's bad-data experiment at full length: 40% of answers swapped
-            bad_run = train_lora(corrupt_answers(train, 0.4, seed=0)[0], validation, LESSON_CONFIG, engine=engine,
+            bad_run = train_lora(corrupt_answers(train, 0.4, seed=0)[0], validation, LESSON_CONFIG,
                                  progress=not args.json)
             engine.register_adapter("ft:gemma-3-270m:sql-corrupted", save_adapter(bad_run, Path(tmp) / "bad"))
             bad_run.model = None

@@ -1,17 +1,17 @@
-"""Speed of the local engine: single-stream and batched tokens/s, cold and warm start. Prints JSON with --json.
+"""Speed of the local provider as learners use it (the OpenAI client over llama.cpp). Prints JSON with --json.
 
     python benchmarks/generation.py --json
 
-cold_start_s: a fresh process with an empty cache (GGUF conversion included) to its first token.
-decode_step_ms: one decode step of 16 rows with 800 tokens of context (the shape of a lesson's evaluation with a
-long shared prompt), with the engine's in-place KV cache and with transformers' DynamicCache, which copies itself
-every step.
-ragged_eval_s: lesson 03's few-shot SQL baseline (63 prompts with a long shared beginning, answers of very
-different lengths, cut at the first newline) answered with continuous batching (one call: a row that finishes is
-refilled with a waiting prompt) at the engine's batch size (32) and at 16, and in fixed batches of 16 (one call per
-batch: each batch runs until its longest answer ends).
-warm_start_s: a fresh process with the converted weights cached, from `import course_lib` to its first token.
-Both starts run in subprocesses so nothing is already imported or loaded.
+single_stream_tok_s: one chat request of NEW_TOKENS greedy tokens through `client.chat.completions.create`;
+raw_xllamacpp_tok_s: the same request handed straight to the engine's llama.cpp server (`Server.handle_completions`)
+in the same process, with none of the course's layers, so the two show what the client, the API layer and the chat
+template cost.
+warm_start_s / warm_start_rss_mb: a fresh process, from `import course_lib` to its first answer, and its memory then
+(the chat model loaded, no embeddings: what a lesson-01 kernel holds).
+lesson_eval: lesson 03's few-shot SQL baseline (63 chat requests sharing a long beginning, answers cut at the first
+newline, at most 128 tokens) and lesson 01's 8-example sentiment prompt over the 80 test reviews, sent with
+`chat_many` as the lessons send them; seconds and tokens/s, with the engine's slots (LOCAL_SLOTS) and, with
+--slots, other slot counts for comparison.
 """
 
 from __future__ import annotations
@@ -21,125 +21,106 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
-from course_lib.local import DEFAULT_BATCH_SIZE as BATCH_SIZE  # rows decoded together
-
-NEW_TOKENS = 64  # greedy tokens generated per measurement
+NEW_TOKENS = 64  # greedy tokens generated per single-stream measurement
 PROMPT = "Write a short product description for a plant-based kitchen cleaner that is gentle on hands:"
 
-FIRST_TOKEN = """
+FIRST_ANSWER = """
 import time; started = time.perf_counter()
 from course_lib.llm import get_client
 client = get_client()
-client.completions.create(model="gemma-3-270m", prompt="Hello", max_tokens=1, temperature=0)
-print(time.perf_counter() - started)
+client.chat.completions.create(model="gemma-3-270m", messages=[{"role": "user", "content": "Hello"}], max_tokens=1)
+import resource
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def start_time(cache_dir: str) -> float:
-    env = {**os.environ, "COURSE_CACHE_DIR": cache_dir, "COURSE_PROVIDER": "local"}
-    out = subprocess.run([sys.executable, "-c", FIRST_TOKEN], env=env, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+def warm_start() -> tuple[float, float]:
+    """Seconds from a fresh interpreter's `import course_lib` to its first answer, and that process's peak RSS (MB)."""
+    env = {**os.environ, "COURSE_PROVIDER": "local"}
+    out = subprocess.run([sys.executable, "-c", FIRST_ANSWER], env=env, capture_output=True, text=True, check=True)
+    seconds, rss = out.stdout.strip().splitlines()[-1].split()
+    return round(float(seconds), 2), round(float(rss))
 
 
-def decode_step_ms(net, make_cache, rows: int = 16, context: int = 800, steps: int = 12) -> float:
-    """Median time of one decode step (body only) with `rows` rows and `context` cached tokens."""
-    import statistics
-
-    import torch
-
-    generator = torch.Generator().manual_seed(0)
-    with torch.inference_mode():
-        cache = make_cache(net)
-        ids = torch.randint(1000, 5000, (rows, context), generator=generator)
-        mask = torch.ones(rows, context, dtype=torch.long)
-        net.model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(context)[None].repeat(rows, 1),
-                  cache=cache, use_cache=True)
-        token = torch.randint(1000, 5000, (rows, 1), generator=generator)
-        times = []
-        for step in range(steps):
-            mask = torch.cat([mask, torch.ones(rows, 1, dtype=torch.long)], dim=1)
-            started = time.perf_counter()
-            net.model(input_ids=token, attention_mask=mask, position_ids=torch.full((rows, 1), context + step),
-                      cache=cache, use_cache=True)
-            times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 1)
+def single_stream(client, engine) -> dict:
+    """Greedy tokens/s of one request, through the client and straight to llama.cpp, alternated three times."""
+    request = dict(max_tokens=NEW_TOKENS, temperature=0, extra_body={"ignore_eos": True})
+    messages = [{"role": "user", "content": PROMPT}]
+    through_client, raw = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        reply = client.chat.completions.create(model="gemma-3-270m", messages=messages, **request)
+        through_client.append(reply.usage.completion_tokens / (time.perf_counter() - started))
+        started = time.perf_counter()
+        answer = engine.server.handle_completions({"prompt": PROMPT, "max_tokens": NEW_TOKENS, "temperature": 0,
+                                                   "ignore_eos": True})
+        raw.append(answer["usage"]["completion_tokens"] / (time.perf_counter() - started))
+    return {"single_stream_tok_s": round(max(through_client), 1), "raw_xllamacpp_tok_s": round(max(raw), 1)}
 
 
-def ragged_eval_s(engine) -> dict:
-    """Seconds for lesson 03's few-shot SQL baseline (63 questions, answers up to 128 tokens), continuously batched
-    and in fixed batches; and how many answers agree."""
+def lesson_conversations() -> dict[str, tuple[list[list[dict]], int]]:
+    """The two evaluations the lessons run most: (conversations, max_tokens) by name."""
+    from course_lib.datasets import load_reviews
     from course_lib.finetune import few_shot_examples, load_sql_pairs, per_template, question_of
-    from course_lib.local import render_chat
+    from course_lib.prompting import few_shot_prompt
     from course_lib.sql import ANSWER_MAX_TOKENS, prompt_messages
 
     shots = few_shot_examples(load_sql_pairs("train"), 4)
-    prompts = [render_chat(prompt_messages(question_of(t), shots))[0] for t in per_template(load_sql_pairs("test"))]
-    n, max_tokens = len(prompts), ANSWER_MAX_TOKENS
-    engine.generate(prompts[:2], max_tokens=1)  # the shared beginning is prefilled once, for every run
+    sql = [prompt_messages(question_of(t), shots) for t in per_template(load_sql_pairs("test"))]
+    pool = load_reviews("fewshot")
+    positives = [r for r in pool if r["label"] == "positive"][:4]
+    negatives = [r for r in pool if r["label"] == "negative"][:4]
+    examples = [r for pair in zip(positives, negatives, strict=True) for r in pair]
+    sentiment = [few_shot_prompt(r["text"], examples, template="{text}") for r in load_reviews("test")]
+    return {"lesson03_few_shot_sql": (sql, ANSWER_MAX_TOKENS), "lesson01_sentiment_8_shot": (sentiment, 3)}
 
-    def timed(run):
+
+def lesson_eval(client, engine) -> dict:
+    """Seconds and tokens/s of each lesson evaluation, sent as the lessons send it (as many requests in flight as
+    the engine has slots)."""
+    from course_lib.llm import chat_many
+
+    results = {}
+    for name, (conversations, max_tokens) in lesson_conversations().items():
+        chat_many(client, "gemma-3-270m", conversations[:2], max_tokens=1, progress=False)  # warm the slots
         started = time.perf_counter()
-        answers = run()
-        return time.perf_counter() - started, [g[0].text for g in answers]
-
-    default_s, default = timed(lambda: engine.generate(prompts, max_tokens=max_tokens, stop=["\n"]))
-    by_16_s, by_16 = timed(lambda: engine.generate(prompts, max_tokens=max_tokens, stop=["\n"], batch_size=16))
-    fixed_s, fixed = timed(lambda: [g for k in range(0, n, 16) for g in engine.generate(
-        prompts[k:k + 16], max_tokens=max_tokens, stop=["\n"], batch_size=16)])
-    return {"prompts": n, "max_tokens": max_tokens,
-            f"continuous_batching_{BATCH_SIZE}_rows": round(default_s, 1),
-            "continuous_batching_16_rows": round(by_16_s, 1), "fixed_batches_16_rows": round(fixed_s, 1),
-            "same_answers_16_rows_as_default": sum(a == b for a, b in zip(by_16, default, strict=True)),
-            "same_answers_fixed_as_default": sum(a == b for a, b in zip(fixed, default, strict=True))}
+        answers = chat_many(client, "gemma-3-270m", conversations, max_tokens=max_tokens, stop=["\n"],
+                            progress=False, concurrency=engine.slots)
+        seconds = time.perf_counter() - started
+        written = sum(a.completion_tokens for a in answers)
+        results[name] = {"requests": len(answers), "seconds": round(seconds, 1),
+                         "completion_tokens": written, "tok_s": round(written / seconds, 1),
+                         "prompt_tokens": sum(a.prompt_tokens for a in answers)}
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--skip-cold", action="store_true", help="skip the cold start (it converts the GGUF again)")
+    parser.add_argument("--slots", default="", help="also measure the lesson evaluations with these slot counts, "
+                                                    "e.g. 4,16")
     args = parser.parse_args()
 
     from course_lib.config import load_settings
-    from course_lib.local import get_engine
+    from course_lib.llm import get_client, local_engine
+    from course_lib.local import LOCAL_SLOTS
 
-    settings = load_settings()
-    engine = get_engine(settings)
-    engine.generate([PROMPT], max_tokens=4)  # load and warm up
-    output_layer = getattr(engine._model(""), "output_layer", None)
-    if output_layer is not None:  # fp32: the int8 shortlist is packed in the background in the first seconds
-        output_layer.ready.wait()
-
-    started = time.perf_counter()
-    single = engine.generate([PROMPT], max_tokens=NEW_TOKENS)[0][0]
-    single_s = time.perf_counter() - started
-    prompts = [f"{PROMPT} (variant {i})" for i in range(BATCH_SIZE)]
-    started = time.perf_counter()
-    batched = engine.generate(prompts, max_tokens=NEW_TOKENS, batch_size=BATCH_SIZE)
-    batched_s = time.perf_counter() - started
-
-    from transformers import DynamicCache
-
-    from course_lib.local import new_cache
-
-    net = engine._model("")
-    result = {
-        "single_stream_tok_s": round(single.completion_tokens / single_s, 1),
-        "batched_tok_s": round(sum(g[0].completion_tokens for g in batched) / batched_s, 1),
-        "batch_size": BATCH_SIZE,  # the engine default
-        "new_tokens": NEW_TOKENS,
-        "precision": settings.local_precision,
-        "torch_threads": __import__("torch").get_num_threads(),
-        "decode_step_ms": {"in_place_cache": decode_step_ms(net, new_cache),
-                           "dynamic_cache": decode_step_ms(net, lambda net: DynamicCache(config=net.config))},
-        "ragged_eval_s": ragged_eval_s(engine),
-        "warm_start_s": round(start_time(str(settings.cache_dir)), 2),
-    }
-    if not args.skip_cold:
-        with tempfile.TemporaryDirectory() as empty_cache:
-            result["cold_start_s"] = round(start_time(empty_cache), 1)
+    settings = load_settings(env={k: v for k, v in os.environ.items() if not k.startswith(("COURSE_PROVIDER",))})
+    client = get_client(settings)
+    engine = local_engine(client)
+    client.chat.completions.create(model="gemma-3-270m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+    result = {"slots": LOCAL_SLOTS, "new_tokens": NEW_TOKENS, **single_stream(client, engine)}
+    result["client_vs_raw"] = round(result["single_stream_tok_s"] / result["raw_xllamacpp_tok_s"], 3)
+    result["lesson_eval"] = lesson_eval(client, engine)
+    for slots in [int(s) for s in args.slots.split(",") if s.strip()]:
+        engine.slots = slots
+        engine.close()  # restarts with the new slot count on the next request
+        result[f"lesson_eval_{slots}_slots"] = lesson_eval(client, engine)
+    engine.slots = LOCAL_SLOTS
+    engine.close()
+    result["warm_start_s"], result["warm_start_rss_mb"] = warm_start()
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 

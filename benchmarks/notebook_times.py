@@ -3,7 +3,7 @@
     python benchmarks/notebook_times.py --json notebooks/01_prompt_engineering.ipynb
 
 For each notebook: total seconds, and `evaluation_s`, the seconds spent in cells that score prompt variants
-(cells calling compare_prompts, evaluate_prompt or complete_many). Lesson 01 promises its evaluations take at
+(cells calling compare_prompts, evaluate_prompt or chat_many). Lesson 01 promises its evaluations take at
 most 3 minutes on 2 CPU cores with the local default.
 """
 
@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-EVALUATION_CALLS = ("compare_prompts(", "evaluate_prompt(", "complete_many(", "chat_many(")
+EVALUATION_CALLS = ("compare_prompts(", "evaluate_prompt(", "chat_many(")
 
 
 def _seconds(cell) -> float:

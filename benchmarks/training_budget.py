@@ -51,7 +51,7 @@ def main() -> None:
     for text in args.variant or DEFAULT_VARIANTS:
         changes = parse_variant(text)
         config = dataclasses.replace(LESSON_CONFIG, **{"eval_every": 0, **changes})
-        result = train_lora(train, validation, config, engine=engine, progress=False)
+        result = train_lora(train, validation, config, progress=False)
         folder = save_adapter(result, Path(tempfile.mkdtemp(prefix="budget-")) / "adapter")
         result.model = None
         name = f"ft:budget-{len(runs)}"

@@ -26,6 +26,9 @@ LOCAL_API_KEY = "local-no-key-needed"  # the SDK insists on some key; the local 
 _CLIENTS: dict[Settings, openai.OpenAI] = {}
 _LOCAL_ENGINES: dict[int, object] = {}  # id(client) -> the LocalEngine behind a local client
 _CONCURRENCY: dict[int, int] = {}  # id(client) -> how many requests `chat_many` keeps in flight on it
+_PAID: set[int] = set()  # id(client) of clients on a provider that bills per token (openai, azure)
+PAID_PROVIDERS = ("openai", "azure")
+LARGE_EVALUATION = 20  # from this many requests, chat_many prints a cost estimate first on a paid provider
 
 
 def get_client(settings: Settings | None = None) -> openai.OpenAI:
@@ -54,6 +57,8 @@ def get_client(settings: Settings | None = None) -> openai.OpenAI:
         client = openai.OpenAI(api_key=settings.openai_api_key or "not-needed", base_url=settings.base_url,
                                timeout=timeout, max_retries=retries)
     _CONCURRENCY.setdefault(id(client), settings.max_concurrency)
+    if settings.provider in PAID_PROVIDERS:
+        _PAID.add(id(client))
     _CLIENTS[settings] = client
     return client
 
@@ -118,6 +123,8 @@ def chat_many(client: openai.OpenAI, model: str, conversations: list[list[dict]]
     from tqdm.auto import tqdm
 
     workers = concurrency or _CONCURRENCY.get(id(client), 4)
+    if id(client) in _PAID and len(conversations) >= LARGE_EVALUATION:
+        print(estimate_cost(model, conversations, max_tokens), flush=True)
     bar = tqdm(total=len(conversations), desc=desc, disable=not progress, leave=False)
 
     def one(messages: list[dict]) -> Answer:
@@ -134,3 +141,20 @@ def chat_many(client: openai.OpenAI, model: str, conversations: list[list[dict]]
         answers = list(pool.map(one, conversations))
     bar.close()
     return answers
+
+
+def estimate_cost(model: str, conversations: list[list[dict]], max_tokens: int) -> str:
+    """One line: what sending these conversations is likely to cost on `model`, from the course's dated price table
+    (prompt tokens estimated at four characters each, every answer at its `max_tokens`). Taught in 01."""
+    from .datasets import load_prices
+
+    prices = load_prices()
+    prompt_tokens = sum(len(m.get("content") or "") for c in conversations for m in c) // 4 + 4 * len(conversations)
+    completion_tokens = max_tokens * len(conversations)
+    head = (f"[cost] {len(conversations)} requests to {model}: about {prompt_tokens:,} prompt + at most "
+            f"{completion_tokens:,} completion tokens")
+    rate = prices["models"].get(model)
+    if rate is None:
+        return f"{head}; {model} is not in the course's price table ({', '.join(prices['models'])})."
+    usd = (prompt_tokens * rate["input"] + completion_tokens * rate["output"]) / 1_000_000
+    return f"{head} ≈ ${usd:.4f} at the prices of {prices['as_of']}."

@@ -28,6 +28,8 @@ from .config import LOCAL_EMBEDDING_MODEL, Settings, load_settings
 from .local import EngineError, LocalEngine, get_engine
 
 OWNER = "course_lib"  # `owned_by` of every model this server lists
+MAX_N = 16  # most answers one request may ask for
+ROLES = ("system", "developer", "user", "assistant")  # message roles the chat template renders
 
 
 class APIError(Exception):
@@ -65,7 +67,7 @@ class LocalAPI:
                 return 200, self.embeddings(self._parse(body))
             if method == "POST" and route in ("/chat/completions", "/completions"):
                 request = self._parse(body)
-                self._check_model(request)
+                self._check_request(request, chat=route == "/chat/completions")
                 answer = self.engine.chat if route == "/chat/completions" else self.engine.complete
                 response = answer(request)
                 return 200, (self._stream(response) if request.get("stream") else response)
@@ -100,15 +102,34 @@ class LocalAPI:
         return APIError(404, f"The model {name!r} does not exist on this server; it serves: "
                              f"{', '.join(self._all_models())}.", param="model", code="model_not_found")
 
-    def _check_model(self, request: dict) -> None:
+    def _check_request(self, request: dict, chat: bool) -> None:
+        """Refuse, in OpenAI's words, what OpenAI refuses: an unknown model, out-of-range sampling parameters,
+        more than 4 stop strings, messages that are not {role, content} objects."""
         name = request.get("model")
         if not isinstance(name, str) or not name:
             raise APIError(400, "Every request needs a 'model'.", param="model")
         if name not in self.engine.model_names():
             raise self._unknown_model(name)
+        limits = {"temperature": (0, 2), "top_p": (0, 1), "n": (1, MAX_N)}
+        for param, (low, high) in limits.items():
+            value = request.get(param)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not low <= value <= high):
+                raise APIError(400, f"'{param}' must be a number from {low} to {high}; got {value!r}.", param=param)
+        max_tokens = request.get("max_completion_tokens", request.get("max_tokens"))
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                       or max_tokens < 1):
+            raise APIError(400, f"'max_tokens' must be a positive integer; got {max_tokens!r}.", param="max_tokens")
         stop = request.get("stop")
         if isinstance(stop, list) and len(stop) > 4:
             raise APIError(400, "'stop' may hold at most 4 strings.", param="stop")
+        if chat:
+            messages = request.get("messages")
+            if not isinstance(messages, list) or not messages or not all(
+                    isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)
+                    for m in messages):
+                raise APIError(400, "'messages' must be a non-empty list of {role, content} objects, each role one "
+                                    f"of {', '.join(ROLES)} and each content a string.", param="messages")
 
     # -- embeddings ------------------------------------------------------------------------------------------
     def embeddings(self, request: dict) -> dict:

@@ -34,11 +34,13 @@ FORWARD_TIMEOUT_S = 300  # how long one forwarded request may take upstream
 RETRY_AFTER_S = 1  # the Retry-After a rate-limited (fail_first) request is told to wait
 
 OPENAI_CHAT_MODELS = ("gpt-4o-mini", "gpt-4o")
+OPENAI_REASONING_MODEL = "o3-mini"  # a chat model that refuses `max_tokens` and `stop`, as OpenAI's reasoning models do
 OPENAI_INSTRUCT_MODEL = "gpt-3.5-turbo-instruct"  # the completions-only model OpenAI still serves
 OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 OPENAI_MODEL_CARDS = [  # as GET https://api.openai.com/v1/models lists them
     {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
     {"id": "gpt-4o", "object": "model", "created": 1715367049, "owned_by": "system"},
+    {"id": "o3-mini", "object": "model", "created": 1737146383, "owned_by": "system"},
     {"id": "gpt-3.5-turbo-instruct", "object": "model", "created": 1692901427, "owned_by": "system"},
     {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"},
 ]
@@ -220,7 +222,9 @@ class StandinServer(ThreadingHTTPServer):
             raise Answer(404, openai_error(f"The model `{model}` does not exist or you do not have access to it.",
                                            code="model_not_found"))
         if route == "/chat/completions":
-            if model not in OPENAI_CHAT_MODELS:
+            if model == OPENAI_REASONING_MODEL:
+                check_reasoning_parameters(request)
+            elif model not in OPENAI_CHAT_MODELS:
                 raise Answer(404, OPENAI_NOT_CHAT_MODEL)
             check_stop(request)
             return Forward(route, request, self.upstream_chat_model, model)
@@ -328,6 +332,17 @@ def check_stop(request: dict) -> None:
         raise Answer(400, openai_error(f"Invalid 'stop': array too long. Expected an array with maximum length 4, but "
                                        f"got an array with length {len(stop)} instead.", param="stop",
                                        code="array_above_max_length"))
+
+
+def check_reasoning_parameters(request: dict) -> None:
+    """Raise OpenAI's 400 for the parameters its reasoning models refuse."""
+    if "max_tokens" in request:
+        raise Answer(400, openai_error("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                                       "'max_completion_tokens' instead.", param="max_tokens",
+                                       code="unsupported_parameter"))
+    if request.get("stop"):
+        raise Answer(400, openai_error("Unsupported parameter: 'stop' is not supported with this model.",
+                                       param="stop", code="unsupported_parameter"))
 
 
 def retry_headers() -> dict:

@@ -29,7 +29,8 @@ def test_missing_env_file_names_it(tmp_path):
 
 @pytest.mark.parametrize("env, fragment", [
     ({"COURSE_PROVIDER": "anthropic"}, "COURSE_PROVIDER='anthropic'"),
-    ({"COURSE_LOCAL_PRECISION": "fp8"}, "COURSE_LOCAL_PRECISION"),
+    ({"COURSE_MAX_CONCURRENCY": "0"}, "COURSE_MAX_CONCURRENCY"),
+    ({"COURSE_MAX_RETRIES": "lots"}, "COURSE_MAX_RETRIES"),
     ({"COURSE_REQUEST_TIMEOUT": "soon"}, "COURSE_REQUEST_TIMEOUT"),
 ])
 def test_bad_values_name_the_setting(env, fragment):
@@ -58,5 +59,17 @@ def test_keys_never_appear_in_repr_or_describe():
 
 def test_azure_reads_deployment_names():
     s = load_settings(env={"COURSE_PROVIDER": "azure", "AZURE_OPENAI_DEPLOYMENT": "gpt4o-mini-prod",
-                           "AZURE_OPENAI_EMBEDDING_DEPLOYMENT": "embed-prod"})
+                           "AZURE_OPENAI_EMBEDDING_DEPLOYMENT": "embed-prod",
+                           "AZURE_OPENAI_FINETUNED_DEPLOYMENT": "sql-ft",
+                           "AZURE_OPENAI_COMPLETIONS_DEPLOYMENT": "instr"})
     assert s.chat_model == "gpt4o-mini-prod" and s.embedding_model == "embed-prod"
+    assert s.finetuned_sql_model == "sql-ft" and s.completions_model == "instr"
+
+
+def test_hosted_calls_are_bounded_and_retried():
+    from course_lib.llm import completions_model
+
+    s = load_settings(env={"COURSE_PROVIDER": "openai", "OPENAI_API_KEY": KEY, "COURSE_MAX_CONCURRENCY": "2"})
+    assert s.max_concurrency == 2 and s.max_retries == 5
+    assert completions_model(s) is None  # OpenAI's chat models refuse the completions endpoint
+    assert completions_model(load_settings(env={})) == "gemma-3-270m"

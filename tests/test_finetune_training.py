@@ -1,6 +1,6 @@
 """Lesson 03's model side, for real on the bundled Gemma 3 270M: a tiny LoRA run, the answer-only loss, atomic
-adapter saving, the adapter cache, serving an adapter through the OpenAI client, the training monitor, and the
-engine dropping finished rows from a batch. Takes about a minute on 2 CPU cores."""
+adapter saving, the adapter cache, serving an adapter through the OpenAI client (llama.cpp, as a GGUF LoRA) and the
+training monitor. Takes about a minute on 2 CPU cores."""
 
 import json
 
@@ -22,6 +22,7 @@ from course_lib.finetune import (
     train_lora,
     train_or_reuse,
 )
+from course_lib.weights import load_training_model
 from course_lib.widgets import TrainingMonitor
 
 TINY = TrainConfig(steps=2, batch_size=2, eval_every=1, eval_examples=2, rank=4, alpha=8, lora_layers=2,
@@ -31,8 +32,8 @@ VALIDATION = load_sql_pairs("validation")[:2]
 
 
 @pytest.fixture(scope="module")
-def tiny_run(engine):
-    return train_lora(TRAIN, VALIDATION, TINY, engine=engine, progress=False)
+def tiny_run():
+    return train_lora(TRAIN, VALIDATION, TINY, progress=False)
 
 
 def test_a_tiny_run_trains_and_records_its_history(tiny_run):
@@ -43,9 +44,9 @@ def test_a_tiny_run_trains_and_records_its_history(tiny_run):
     assert lora and any(float(p.abs().sum()) > 0 for p in lora), "LoRA B starts at zero; training must move it"
 
 
-def test_answer_loss_matches_the_full_output_layer(engine):
+def test_answer_loss_matches_the_full_output_layer(settings):
     """The answer-only loss is the usual causal-LM loss restricted to answer tokens, just cheaper."""
-    model, tokenizer = engine.load_training_model()
+    model, tokenizer = load_training_model(settings.cache_dir)
     model = model.float().eval()
     encoded = [encode_example(e, tokenizer) for e in TRAIN[:2]]
     ids, mask, labels = make_batch(encoded, tokenizer.pad_token_id)
@@ -58,11 +59,11 @@ def test_answer_loss_matches_the_full_output_layer(engine):
     assert float(fast) == pytest.approx(float(full), rel=1e-4)
 
 
-def test_replaying_the_frozen_bottom_is_exact_and_the_sampled_softmax_is_close(engine):
+def test_replaying_the_frozen_bottom_is_exact_and_the_sampled_softmax_is_close(settings):
     """LoRA on the top layers: the frozen layers' output, computed once, gives the same loss as running them."""
     from peft import LoraConfig, get_peft_model
 
-    base, tokenizer = engine.load_training_model()
+    base, tokenizer = load_training_model(settings.cache_dir)
     model = get_peft_model(base.float(), LoraConfig(r=4, lora_alpha=8, target_modules=list(ALL_LINEAR),
                                                     layers_to_transform=[16, 17], layers_pattern="layers"))
     encoded = [encode_example(e, tokenizer) for e in TRAIN[:3]]
@@ -106,41 +107,46 @@ def test_save_adapter_is_atomic_and_keeps_the_old_one_on_failure(tiny_run, tmp_p
     assert (folder / "adapter_model.safetensors").read_bytes() == before, "the saved adapter survived"
 
 
-def test_training_refuses_bad_lines_and_keeps_what_was_saved(engine, tmp_path):
+def test_training_refuses_bad_lines_and_keeps_what_was_saved(tmp_path):
     saved = tmp_path / "adapters" / "keep"
     saved.mkdir(parents=True)
     (saved / "adapter_config.json").write_text("{}")
     bad = tmp_path / "train.jsonl"
     bad.write_text("\n".join([json.dumps(TRAIN[0]), "{not json", json.dumps(TRAIN[1])]) + "\n")
     with pytest.raises(DataError, match=r"train.jsonl:2: malformed_json"):
-        train_lora(bad, VALIDATION, TINY, engine=engine, progress=False)
+        train_lora(bad, VALIDATION, TINY, progress=False)
     with pytest.raises(DataError, match="allow_bad_lines=True"):
-        train_or_reuse("bad", bad, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, progress=False)
+        train_or_reuse("bad", bad, VALIDATION, TINY, cache_dir=tmp_path, progress=False)
     assert (saved / "adapter_config.json").read_text() == "{}"
 
 
-def test_train_or_reuse_trains_once_then_reuses(engine, tmp_path):
-    first = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, progress=False)
+def test_train_or_reuse_trains_once_then_reuses(tmp_path):
+    first = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, cache_dir=tmp_path, progress=False)
     monitor = TrainingMonitor(widgets=False)
-    again = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, monitor=monitor)
+    again = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, cache_dir=tmp_path, monitor=monitor)
     assert first.model is not None and again.model is None, "the second call loads the saved run"
     assert again.adapter_dir == first.adapter_dir and again.history == first.history
     assert monitor.rows == first.history and "loaded from the cache" in monitor.title, "the recorded curve is shown"
-    retrained = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, engine=engine, cache_dir=tmp_path, progress=False,
+    retrained = train_or_reuse("tiny", TRAIN, VALIDATION, TINY, cache_dir=tmp_path, progress=False,
                                retrain=True)
     assert retrained.model is not None and retrained.adapter_dir == first.adapter_dir
     other = TrainConfig(**{**TINY.__dict__, "seed": 1})
-    assert train_or_reuse("tiny", TRAIN, VALIDATION, other, engine=engine, cache_dir=tmp_path,
+    assert train_or_reuse("tiny", TRAIN, VALIDATION, other, cache_dir=tmp_path,
                           progress=False).adapter_dir != first.adapter_dir
 
 
-def test_an_adapter_is_served_under_its_own_name(client, engine, tiny_run, tmp_path):
+def test_an_adapter_is_served_under_its_own_name_and_leaves_the_base_model_alone(client, engine, tiny_run, tmp_path):
+    def answer(model):
+        return client.chat.completions.create(model=model, messages=TRAIN[0]["messages"][:-1], max_tokens=8,
+                                              temperature=0)
+
+    base_before = answer("gemma-3-270m").choices[0].message.content
     folder = save_adapter(tiny_run, tmp_path / "served")
     engine.register_adapter("ft:gemma-3-270m:test", folder)
     assert "ft:gemma-3-270m:test" in [m.id for m in client.models.list()]
-    reply = client.chat.completions.create(model="ft:gemma-3-270m:test", messages=TRAIN[0]["messages"][:-1],
-                                           max_tokens=8, temperature=0)
+    reply = answer("ft:gemma-3-270m:test")
     assert reply.model == "ft:gemma-3-270m:test" and reply.usage.completion_tokens > 0
+    assert answer("gemma-3-270m").choices[0].message.content == base_before, "the adapter must apply only by name"
 
 
 def test_training_monitor_plain_text(capsys):
@@ -155,16 +161,6 @@ def test_training_monitor_plain_text(capsys):
     assert "val 1.000" in out
     figure = monitor.figure()
     assert len(figure.axes[0].lines) == 2  # training and validation curves
-
-
-def test_greedy_batches_that_finish_early_match_single_calls(engine):
-    """Rows that stop early leave the batch (compaction); the others must not change."""
-    prompts = ["Q: What is the capital of France?\nA:", "List three colours:\n1.", "Count: one, two, three,",
-               "The word 'cat' in French is"]
-    batched = engine.generate(prompts, max_tokens=12, stop=["\n"])
-    for prompt, got in zip(prompts, batched, strict=True):
-        single = engine.generate([prompt], max_tokens=12, stop=["\n"])[0][0]
-        assert got[0].text == single.text and got[0].completion_tokens == single.completion_tokens
 
 
 def test_evaluate_sql_scores_answers_by_execution(client):

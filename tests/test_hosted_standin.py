@@ -251,7 +251,7 @@ def test_the_call_log_records_endpoints_and_models(standin, tmp_path):
 def test_model_listings_look_like_the_providers(standin):
     _, _, client = standin("openai")
     models = {m.id: m for m in client.models.list()}
-    assert set(models) == {"gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct", "text-embedding-3-small"}
+    assert set(models) == {"gpt-4o-mini", "gpt-4o", "o3-mini", "gpt-3.5-turbo-instruct", "text-embedding-3-small"}
     assert all(m.owned_by in ("system", "openai") and isinstance(m.created, int) for m in models.values())
     assert client.models.retrieve("gpt-4o").id == "gpt-4o"
     _, endpoint, _ = standin("azure")

@@ -9,9 +9,9 @@ import time
 
 from conftest import ROOT, local_env
 
-from course_lib.local import CONVERTED_DIR_NAME, MANIFEST_NAME, verify_converted
+from course_lib.weights import CONVERTED_DIR_NAME, MANIFEST_NAME, ensure_converted_weights, verify_converted
 
-CONVERT = "from course_lib.local import ensure_converted_weights; import sys; ensure_converted_weights(sys.argv[1])"
+CONVERT = "from course_lib.weights import ensure_converted_weights; import sys; ensure_converted_weights(sys.argv[1])"
 
 
 def test_kill_during_conversion_leaves_no_broken_cache(tmp_path):
@@ -36,8 +36,8 @@ def test_kill_during_conversion_leaves_no_broken_cache(tmp_path):
     assert not list(cache.glob(f"{CONVERTED_DIR_NAME}.tmp-*"))
 
 
-def test_damaged_cache_is_detected(settings, engine, tmp_path):
-    engine.tokenizer  # noqa: B018 - make sure the shared cache exists
+def test_damaged_cache_is_detected(settings, tmp_path):
+    ensure_converted_weights(settings.cache_dir)  # the shared cache that training uses
     copy = tmp_path / CONVERTED_DIR_NAME
     shutil.copytree(settings.cache_dir / CONVERTED_DIR_NAME, copy)
     assert verify_converted(copy, full=True) is None
@@ -55,7 +55,7 @@ def test_a_conversion_reads_the_gguf_metadata_once(tmp_path):
     import gguf
     import numpy as np
 
-    from course_lib.local import _gguf_parsed_once
+    from course_lib.weights import _gguf_parsed_once
 
     path = tmp_path / "tiny.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")

@@ -35,18 +35,27 @@ def _pool():
     return pos, neg
 
 
-def weak_prompt(review: dict) -> str:
+def weak_prompt(review: dict) -> list[dict]:
     """q5's weak prompt: its four examples are all positive, so it leans positive."""
     pos, _ = _pool()
     return few_shot_prompt(review["text"], pos[:4])
 
 
-def strong_prompt(review: dict) -> str:
+def strong_prompt(review: dict) -> list[dict]:
     """q5's reference prompt: eight balanced examples and an instruction."""
     pos, neg = _pool()
     shots = [r for pair in zip(pos[:4], neg[:4], strict=True) for r in pair]
     return few_shot_prompt(review["text"], shots,
                            instruction="Classify the sentiment of each customer review as positive or negative.")
+
+
+def _is_messages(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in value)
+
+
+def _text_of(messages: list[dict]) -> str:
+    return "\n".join(m["content"] for m in messages)
 
 
 class FewShotAccuracy(Question):
@@ -72,13 +81,20 @@ class FewShotAccuracy(Question):
 
     def verify(self, my_prompt):
         if not callable(my_prompt):
-            raise Incorrect("`my_prompt` should be a function from a review (a dict) to a prompt string.")
+            raise Incorrect("`my_prompt` should be a function from a review (a dict) to a list of chat messages.")
         dev = load_reviews("dev")
         sample = self.call(my_prompt, dev[0])
-        if not isinstance(sample, (str, list)):
-            raise Incorrect(f"my_prompt(review) returned a {type(sample).__name__}; return the prompt text.")
-        if isinstance(sample, str) and dev[0]["text"] not in sample:
-            raise Incorrect("The prompt must contain the review it classifies (review['text']).")
+        if not _is_messages(sample):
+            raise Incorrect(f"my_prompt(review) returned a {type(sample).__name__}; return a list of chat messages "
+                            "such as few_shot_prompt gives.")
+        if dev[0]["text"] not in sample[-1]["content"]:
+            raise Incorrect("The last message must contain the review it classifies (review['text']).")
+        others = _text_of(sample[:-1])
+        leaked = [r for r in dev if r["text"] in others]
+        if leaked:
+            raise Incorrect(f"Your examples include {len(leaked)} review(s) of the dev split, the set this check "
+                            "scores on: a score on reviews the prompt has already answered proves nothing. Take "
+                            "examples from `pool` only.")
         client, model = configured_client()
         result = evaluate_prompt(client, model, "your prompt", my_prompt, dev, progress=False)
         if result.accuracy < TARGET_ACCURACY:
@@ -123,9 +139,9 @@ class JsonEveryTime(Question):
 
     variables = ["json_prompt"]
     hints = [
-        "A base model copies the shape of examples: show two or three messages each followed by `JSON: {...}`.",
-        "End the prompt with `Message: <the message>\\nJSON:` so the model's next line is the object; the check "
-        "stops at the first newline.",
+        "A base model copies the shape of examples: show two or three messages as user turns, each answered by an "
+        "assistant turn holding the JSON object, then the new message as the last user turn.",
+        "Answer on one line: the check stops each answer at the first newline.",
         "Use `json.dumps(example['expected'])` for the examples, so they are valid JSON themselves.",
         "List the allowed values in the prompt (the products from `load_products()` and the issue names): a model "
         "that has to guess a value invents one, and the schema rejects it.",
@@ -139,23 +155,26 @@ class JsonEveryTime(Question):
 
 
     def json_prompt(message):
-        head = (f"Extract the fields of each customer message as JSON.\\nProducts:\\n{catalogue}\\n"
-                f"issue is one of: {issues}.\\n\\n")
-        shots = "".join(f"Message: {m['text']}\\nJSON: {json.dumps(m['expected'])}\\n\\n" for m in examples)
-        return head + shots + f"Message: {message['text']}\\nJSON:"
+        system = (f"Extract the fields of each customer message as JSON.\\nProducts:\\n{catalogue}\\n"
+                  f"issue is one of: {issues}.")
+        turns = [{"role": "system", "content": system}]
+        for m in examples:
+            turns += [{"role": "user", "content": m["text"]},
+                      {"role": "assistant", "content": json.dumps(m["expected"])}]
+        return turns + [{"role": "user", "content": message["text"]}]
     """
 
     def verify(self, json_prompt):
         if not callable(json_prompt):
-            raise Incorrect("`json_prompt` should be a function from a support message (a dict) to a prompt string.")
-        from ..llm import complete_many
+            raise Incorrect("`json_prompt` should be a function from a support message (a dict) to chat messages.")
+        from ..llm import chat_many
 
         dev = load_support_messages("dev")
         prompts = [self.call(json_prompt, m) for m in dev]
-        if not all(isinstance(p, str) and m["text"] in p for p, m in zip(prompts, dev, strict=True)):
-            raise Incorrect("Each prompt must be a string that contains the message's text.")
+        if not all(_is_messages(p) and m["text"] in p[-1]["content"] for p, m in zip(prompts, dev, strict=True)):
+            raise Incorrect("Each prompt must be a list of chat messages whose last one contains the message's text.")
         client, model = configured_client()
-        answers = complete_many(client, model, prompts, max_tokens=48, stop=["\n"], progress=False)
+        answers = chat_many(client, model, prompts, max_tokens=48, stop=["\n"], progress=False)
         for message, answer in zip(dev, answers, strict=True):
             value, problem = parse_json_object(answer.text)
             problem = problem or validate(value, SUPPORT_SCHEMA)
@@ -249,17 +268,17 @@ class CostEstimate(Question):
     variables = ["cost_usd"]
     hints = [
         "Measure: send `strong_prompt(review)` for the dev reviews with `max_tokens=1` and average the prompt "
-        "tokens. `complete_many` (from course_lib.llm) sends them in one batch and gives each answer's "
-        "`prompt_tokens`; one `client.completions.create` per review works too, more slowly.",
+        "tokens. `chat_many` (from course_lib.llm) sends them many at a time and gives each answer's "
+        "`prompt_tokens`; one `client.chat.completions.create` per review works too, more slowly.",
         "Cost = reviews × (prompt tokens × input price + 2 completion tokens × output price) / 1,000,000, with the "
         "prices from `load_prices()['models']['gpt-4o-mini']`.",
     ]
     solution_code = """
-    from course_lib.llm import complete_many
+    from course_lib.llm import chat_many
 
     prices = load_prices()["models"]["gpt-4o-mini"]
     dev = load_reviews("dev")
-    answers = complete_many(client, MODEL, [strong_prompt(r) for r in dev], max_tokens=1)  # one batch
+    answers = chat_many(client, MODEL, [strong_prompt(r) for r in dev], max_tokens=1)
     mean_prompt_tokens = sum(a.prompt_tokens for a in answers) / len(answers)
     cost_usd = 1_000_000 * (mean_prompt_tokens * prices["input"] + 2 * prices["output"]) / 1_000_000
     """
@@ -268,15 +287,12 @@ class CostEstimate(Question):
         if not isinstance(cost_usd, (int, float)) or isinstance(cost_usd, bool) or not math.isfinite(cost_usd):
             raise Incorrect(f"`cost_usd` should be a number of dollars; got {cost_usd!r}.")
         from ..datasets import load_prices
-        from ..llm import complete_many
+        from ..llm import chat_many
 
         client, model = configured_client()
         dev = load_reviews("dev")
-        answers = complete_many(client, model, [strong_prompt(r) for r in dev], max_tokens=1, progress=False)
+        answers = chat_many(client, model, [strong_prompt(r) for r in dev], max_tokens=1, progress=False)
         mean_tokens = sum(a.prompt_tokens for a in answers) / len(answers)
-        if mean_tokens == 0:  # a server without per-choice counts: ask one by one
-            mean_tokens = sum(client.completions.create(model=model, prompt=strong_prompt(r), max_tokens=1)
-                              .usage.prompt_tokens for r in dev) / len(dev)
         rate = load_prices()["models"]["gpt-4o-mini"]
         expected = 1_000_000 * (mean_tokens * rate["input"] + 2 * rate["output"]) / 1_000_000
         if not abs(cost_usd - expected) <= 0.1 * expected:
