@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     val.add_argument("--folders", default="notebooks,exercises,solutions",
                      help="comma-separated folders to run (default: all three)")
     val.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    val.add_argument("--estimate-cost", action="store_true", help="print what the notebooks would cost on the "
+                                                                   "configured model, without running them")
+    val.add_argument("--record-usage", action="store_true", help="also write the tokens each notebook sends "
+                                                                  "(local provider), for --estimate-cost")
     prog = commands.add_parser("progress", help="which exercises a learner's saved notebooks show as Correct")
     prog.add_argument("folder", nargs="?", default=None, help="folder of exercise notebooks (default: exercises/)")
     site = commands.add_parser("site", help="run the lessons and write them as a static HTML site")
@@ -53,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return write_solutions(check_only=args.check)
     if args.command == "validate":
-        from .validate import validate
+        from .validate import estimate_cost, validate
 
-        return validate(args.lessons or None, tuple(f for f in args.folders.split(",") if f), args.timeout)
+        folders = tuple(f for f in args.folders.split(",") if f)
+        if args.estimate_cost:
+            return estimate_cost(args.lessons or None, folders)
+        return validate(args.lessons or None, folders, args.timeout, record_usage=args.record_usage)
     if args.command == "progress":
         from .validate import progress_report
 

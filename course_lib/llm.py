@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import openai
 
-from .config import ConfigError, Settings, check_settings, load_settings
+from .config import LOCAL_CHAT_MODEL, LOCAL_EMBEDDING_MODEL, ConfigError, Settings, check_settings, load_settings
 
 LOCAL_BASE_URL = "http://course-local.invalid/v1"  # never resolved: the local transport answers in-process
 LOCAL_API_KEY = "local-no-key-needed"  # the SDK insists on some key; the local engine ignores it
@@ -73,6 +73,15 @@ def setup(settings: Settings | None = None, show: bool = True) -> tuple[openai.O
     if show:
         print(settings.describe())
     return client, settings
+
+
+def local_client(settings: Settings) -> openai.OpenAI:
+    """A client of the local engine, whatever provider `settings` name: lesson 03 trains the course's small model on
+    this machine and serves it here, also when the baselines run on a hosted model."""
+    if settings.is_local:
+        return get_client(settings)
+    return get_client(replace(settings, provider="local", chat_model=LOCAL_CHAT_MODEL,
+                              embedding_model=LOCAL_EMBEDDING_MODEL, completions_model="", finetuned_sql_model=""))
 
 
 def local_engine(client: openai.OpenAI):

@@ -134,6 +134,9 @@ class LocalEngine:
         params.n_ctx = CONTEXT_TOKENS
         params.kv_unified = True  # one cache for all slots: any one request may use the whole context
         params.swa_full = True  # keep the sliding-window layers' full cache, or prompt caching is skipped
+        # Flash attention tiles its sums by the batch's shape: a prompt computed afresh and the same prompt found in
+        # the cache then give slightly different numbers, and greedy answers that differ (tests/test_local_api.py).
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.cache_ram_mib = PROMPT_CACHE_MIB
         params.chat_template = TRANSCRIPT_TEMPLATE
         params.port = 0  # llama.cpp's own HTTP listener on a free port of 127.0.0.1 (tokenize, apply-template)

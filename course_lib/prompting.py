@@ -19,7 +19,7 @@ LABELS = ("positive", "negative")  # the two sentiment labels of the review data
 # ------------------------------------------------------------------------------------------------------------
 
 def few_shot_prompt(text: str, examples: list[dict] = (), instruction: str = "",
-                    template: str = "Review: {text}") -> list[dict]:
+                    template: str = "{text}") -> list[dict]:
     """Chat messages for in-context learning: an optional instruction (system), each worked example as a user turn
     with the right answer as the assistant's turn, then the new item as the last user turn. Taught in 01.
 

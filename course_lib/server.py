@@ -18,6 +18,7 @@ Routes: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions, POST /v1
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
@@ -70,6 +71,7 @@ class LocalAPI:
                 self._check_request(request, chat=route == "/chat/completions")
                 answer = self.engine.chat if route == "/chat/completions" else self.engine.complete
                 response = answer(request)
+                _record_usage(response.get("usage") or {})
                 return 200, (self._stream(response) if request.get("stream") else response)
             raise APIError(404, f"{method} {path} is not an endpoint of this server; it serves /v1/models, "
                                 "/v1/chat/completions, /v1/completions and /v1/embeddings.")
@@ -170,6 +172,20 @@ class LocalAPI:
             for choice in response["choices"]:
                 yield sse({**base, "choices": [choice]})
         yield b"data: [DONE]\n\n"
+
+
+_USAGE_LOCK = threading.Lock()
+
+
+def _record_usage(usage: dict) -> None:
+    """Append one request's token counts to the file COURSE_USAGE_LOG names, if set (`validate --record-usage`
+    measures what each notebook sends, for `validate --estimate-cost`)."""
+    path = os.environ.get("COURSE_USAGE_LOG")
+    if path:
+        line = json.dumps({"prompt_tokens": usage.get("prompt_tokens", 0),
+                           "completion_tokens": usage.get("completion_tokens", 0)})
+        with _USAGE_LOCK, open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
 
 class LocalTransport(httpx.BaseTransport):

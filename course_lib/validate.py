@@ -43,7 +43,8 @@ def provider_problem() -> str | None:
     release_engines()  # the notebooks' kernels start their own engine; this one would only hold memory
     if not failed:
         return None
-    return next((line[6:] for line in report.getvalue().splitlines() if line.startswith("FAIL")), report.getvalue())
+    failure = next((line for line in report.getvalue().splitlines() if line.startswith("FAIL")), report.getvalue())
+    return failure.split(": ", 1)[-1]  # "FAIL  chat: Could not reach …" -> "Could not reach …"
 
 
 def _first_error(exc: Exception) -> str:
@@ -99,8 +100,12 @@ def run_notebook(path: Path, timeout: int = 1800) -> tuple[bool, float, str]:
 
 
 def validate(lessons: list[str] | None = None, folders: tuple[str, ...] = FOLDERS, timeout: int = 1800,
-             out=sys.stdout) -> int:
-    """Check the provider, run the chosen notebooks, print one line each and a total; 0 if all passed, else 1."""
+             out=sys.stdout, record_usage: bool = False) -> int:
+    """Check the provider, run the chosen notebooks, print one line each and a total; 0 if all passed, else 1.
+    `record_usage` (local provider) also writes the tokens each notebook sent to USAGE_FILE."""
+    import os
+    import tempfile
+
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
@@ -112,15 +117,85 @@ def validate(lessons: list[str] | None = None, folders: tuple[str, ...] = FOLDER
     if problem:
         say(f"FAIL  provider: {problem}")
         return 1
-    failures, total = 0, 0.0
+    failures, total, usage = 0, 0.0, {}
     for path in paths:
-        passed, seconds, reason = run_notebook(path, timeout)
+        name = str(path.relative_to(path.parent.parent))
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "usage.jsonl"
+            if record_usage:
+                os.environ["COURSE_USAGE_LOG"] = str(log)  # the notebook's kernel inherits it
+            try:
+                passed, seconds, reason = run_notebook(path, timeout)
+            finally:
+                os.environ.pop("COURSE_USAGE_LOG", None)
+            if record_usage:
+                usage[name] = _sum_usage(log)
         total += seconds
         failures += not passed
-        name = path.relative_to(path.parent.parent)
-        say(f"{'PASS' if passed else 'FAIL'}  {str(name):<42} {seconds:7.1f} s" + (f"  {reason}" if reason else ""))
+        say(f"{'PASS' if passed else 'FAIL'}  {name:<42} {seconds:7.1f} s" + (f"  {reason}" if reason else ""))
     say(f"{len(paths) - failures} passed, {failures} failed, {total / 60:.1f} min in notebooks")
+    if record_usage and not failures:
+        write_usage(usage)
+        say(f"wrote the tokens each notebook sent to {USAGE_FILE.relative_to(ROOT)}")
     return 1 if failures else 0
+
+
+USAGE_FILE = ROOT / "course_lib" / "data" / "prompting" / "course_usage.json"  # tokens per notebook, measured
+
+
+def _sum_usage(log: Path) -> dict:
+    import json
+
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return {"requests": len(rows), "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
+            "completion_tokens": sum(r["completion_tokens"] for r in rows)}
+
+
+def write_usage(usage: dict) -> None:
+    """Merge measured per-notebook token counts into USAGE_FILE, dated."""
+    import datetime
+    import json
+
+    from .config import LOCAL_CHAT_MODEL
+
+    known = json.loads(USAGE_FILE.read_text()) if USAGE_FILE.exists() else {"notebooks": {}}
+    known["notebooks"].update(usage)
+    known.update(as_of=datetime.date.today().isoformat(), measured_with=LOCAL_CHAT_MODEL,
+                 how="python -m course_lib validate --record-usage (local provider): tokens of every request")
+    USAGE_FILE.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+
+
+def estimate_cost(lessons: list[str] | None = None, folders: tuple[str, ...] = FOLDERS, out=sys.stdout) -> int:
+    """Print what running the chosen notebooks would cost on the configured chat model, without running them: the
+    tokens each notebook sent when measured on the local model (USAGE_FILE) at the course's dated prices."""
+    import json
+
+    from .config import load_settings
+    from .datasets import load_prices
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    settings = load_settings()
+    prices, usage = load_prices(), json.loads(USAGE_FILE.read_text())
+    model = settings.chat_model if settings.chat_model in prices["models"] else "gpt-4o-mini"
+    if model != settings.chat_model:
+        say(f"NOTE  {settings.chat_model} is not in the course's price table; pricing as {model}.")
+    rate = prices["models"][model]
+    total = 0.0
+    for path in select_notebooks(lessons, folders):
+        name = str(path.relative_to(path.parent.parent))
+        counts = usage["notebooks"].get(name)
+        if counts is None:
+            say(f"?     {name:<42} not measured yet (python -m course_lib validate --record-usage)")
+            continue
+        usd = (counts["prompt_tokens"] * rate["input"] + counts["completion_tokens"] * rate["output"]) / 1_000_000
+        total += usd
+        say(f"      {name:<42} {counts['requests']:5d} requests {counts['prompt_tokens']:9,d} + "
+            f"{counts['completion_tokens']:7,d} tokens  ${usd:.4f}")
+    say(f"about ${total:.2f} on {model} at the prices of {prices['as_of']} (token counts measured {usage['as_of']} "
+        f"with {usage['measured_with']}; a hosted model's tokenizer counts a little differently)")
+    return 0
 
 
 def read_progress(folder: Path | str | None = None) -> dict[str, dict[str, str]]:

@@ -16,7 +16,9 @@ def test_doctor_passes_offline_with_no_key():
     result = doctor()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "provider         local" in result.stdout
-    assert "OK    completion" in result.stdout and "OK    embedding" in result.stdout
+    assert "OK    chat" in result.stdout and "8 requests at once" in result.stdout
+    assert "OK    embedding" in result.stdout
+    assert "OK    completion with gemma-3-270m" in result.stdout
     assert "384 dimensions" in result.stdout
 
 

@@ -17,11 +17,14 @@ from course_lib.prompting import (
 )
 
 
-def test_few_shot_prompt_ends_where_the_label_goes():
+def test_few_shot_prompt_is_a_conversation_ending_with_the_new_item():
     examples = [{"text": "Great.", "label": "positive"}, {"text": "Awful.", "label": "negative"}]
-    prompt = few_shot_prompt("Fine.", examples, instruction="Classify.")
-    assert prompt.startswith("Classify.\n\nReview: Great.\nSentiment: positive\n\n")
-    assert prompt.endswith("Review: Fine.\nSentiment:")
+    messages = few_shot_prompt("Fine.", examples, instruction="Classify.", template="Review: {text}")
+    assert messages == [{"role": "system", "content": "Classify."},
+                        {"role": "user", "content": "Review: Great."}, {"role": "assistant", "content": "positive"},
+                        {"role": "user", "content": "Review: Awful."}, {"role": "assistant", "content": "negative"},
+                        {"role": "user", "content": "Review: Fine."}]
+    assert few_shot_prompt("Fine.") == [{"role": "user", "content": "Fine."}]
 
 
 LABEL_CASES = [(" positive", "positive"), ("Negative.", "negative"), ('"negative"', "negative"),

@@ -118,8 +118,32 @@ def test_site_names_the_failing_notebook_and_keeps_the_old_site(tmp_path, monkey
 
 def test_the_provider_check_does_not_keep_the_model_loaded():
     check = ("import gc; from course_lib import local, validate; assert validate.provider_problem() is None; "
-             "gc.collect(); assert not [o for o in gc.get_objects() if isinstance(o, local.LocalEngine)], "
-             "'an engine is still alive'; print('released')")
+             "gc.collect(); engines = [o for o in gc.get_objects() if isinstance(o, local.LocalEngine)]; "
+             "assert engines and all(e._server is None for e in engines), 'a model is still loaded'; "
+             "print('released')")
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, env=local_env(),
                             timeout=300)
     assert result.returncode == 0 and "released" in result.stdout, result.stderr[-1500:]
+
+
+def test_recorded_usage_prices_the_course_without_running_it(client, tmp_path, monkeypatch):
+    import io
+
+    from course_lib import validate
+
+    monkeypatch.setenv("COURSE_USAGE_LOG", str(tmp_path / "usage.jsonl"))
+    replies = [client.chat.completions.create(model="gemma-3-270m", max_tokens=3, temperature=0,
+                                              messages=[{"role": "user", "content": text}]) for text in ("Hi", "Yo")]
+    counts = validate._sum_usage(tmp_path / "usage.jsonl")
+    assert counts == {"requests": 2, "prompt_tokens": sum(r.usage.prompt_tokens for r in replies),
+                      "completion_tokens": sum(r.usage.completion_tokens for r in replies)}
+    monkeypatch.setattr(validate, "USAGE_FILE", tmp_path / "course_usage.json")
+    validate.write_usage({"exercises/00_setup.ipynb": counts})
+    for name, value in {"COURSE_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "COURSE_MODEL": "gpt-4o"}.items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    assert validate.estimate_cost(["00"], ("exercises", "solutions"), out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[0] == "exercises/00_setup.ipynb" and "2 requests" in lines[0] and "$" in lines[0]
+    assert lines[1].startswith("?") and "not measured yet" in lines[1]
+    assert lines[-1].startswith("about $") and "on gpt-4o" in lines[-1]

@@ -42,11 +42,10 @@ def weak_prompt(review: dict) -> list[dict]:
 
 
 def strong_prompt(review: dict) -> list[dict]:
-    """q5's reference prompt: eight balanced examples and an instruction."""
+    """q5's reference prompt: eight examples, alternating positive and negative."""
     pos, neg = _pool()
     shots = [r for pair in zip(pos[:4], neg[:4], strict=True) for r in pair]
-    return few_shot_prompt(review["text"], shots,
-                           instruction="Classify the sentiment of each customer review as positive or negative.")
+    return few_shot_prompt(review["text"], shots)
 
 
 def _is_messages(value) -> bool:
@@ -64,19 +63,20 @@ class FewShotAccuracy(Question):
     variables = ["my_prompt"]
     hints = [
         "Start from `few_shot_prompt(review['text'], examples)` with examples taken from `pool`.",
-        "Balance the examples: as many positive as negative ones, alternating. Eight examples do better than four.",
-        "Add the instruction too: `few_shot_prompt(review['text'], shots, instruction='Classify the sentiment of "
-        "each customer review as positive or negative.')`.",
+        "Balance the examples: as many positive as negative ones, alternating, so neither label looks like the "
+        "default. A small base model copies the last answers it saw.",
+        "More is not always better: measure 4, 6 and 8 balanced examples (`evaluate_prompt` on the dev reviews) and "
+        "keep the best. On the local model an instruction in front of the examples made every answer the same "
+        "label: measure with and without it.",
     ]
     solution_code = """
     positives = [r for r in pool if r["label"] == "positive"]
     negatives = [r for r in pool if r["label"] == "negative"]
-    shots = [r for pair in zip(positives[:4], negatives[:4]) for r in pair]
+    shots = [r for pair in zip(positives[:2], negatives[:2]) for r in pair]  # 4 examples scored best on dev
 
 
     def my_prompt(review):
-        return few_shot_prompt(review["text"], shots,
-                               instruction="Classify the sentiment of each customer review as positive or negative.")
+        return few_shot_prompt(review["text"], shots)
     """
 
     def verify(self, my_prompt):
