@@ -1,9 +1,5 @@
-"""Helpers and pytest fixtures that put the hosted stand-in (tests/hosted_standin.py) in front of an upstream server.
-
-The fixtures are plain functions here; conftest.py can expose them with
-`from standin_fixtures import openai_standin, azure_standin  # noqa: F401`.
-Both need the `course_server` fixture (the course's own OpenAI-compatible server) as their upstream.
-"""
+"""Helpers that put the hosted stand-in (tests/hosted_standin.py) in front of an upstream server (in tests, the
+`course_server` fixture: `python -m course_lib serve`), in this process or as a script."""
 
 from __future__ import annotations
 
@@ -15,7 +11,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from hosted_standin import (
     AZURE_API_VERSION,
     AZURE_CHAT_DEPLOYMENTS,
@@ -141,19 +136,3 @@ def stop_process(proc: subprocess.Popen) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream:
             stream.close()
-
-
-@pytest.fixture(scope="session")
-def openai_standin(course_server, tmp_path_factory):
-    """An OpenAI stand-in in front of `python -m course_lib serve`, for the session; its log is in a temp dir."""
-    log = tmp_path_factory.mktemp("standin") / "openai_calls.jsonl"
-    with standin_in_thread(course_server, "openai", log=log) as standin:
-        yield standin
-
-
-@pytest.fixture(scope="session")
-def azure_standin(course_server, tmp_path_factory):
-    """An Azure OpenAI stand-in in front of `python -m course_lib serve`, for the session; its log is in a temp dir."""
-    log = tmp_path_factory.mktemp("standin") / "azure_calls.jsonl"
-    with standin_in_thread(course_server, "azure", log=log) as standin:
-        yield standin
