@@ -1,32 +1,31 @@
-"""Grounded answers: retrieve passages, put them in the prompt, answer with citations or say "I don't know".
+"""Grounded answers: retrieve passages, put them in the chat messages, answer with citations or say "I don't know".
 Taught in 02_rag.
 
     answerer = RagAnswerer(client, settings.chat_model, retriever)
     result = answerer.answer("Are eyeglasses covered?")
-    result.text, result.cited_chunks, result.prompt
+    result.text, result.cited_chunks, result.prompt      # prompt: the chat messages that were sent
 
-The bundled model is a *base* model: it continues text rather than following instructions, so the prompt shows
-two worked examples (one answered with a citation, one refused) before the real question. Larger chat models
-follow the same prompt too.
+The bundled model is a *base* model: it continues text rather than following instructions, so the messages show
+two worked examples as user/assistant turns (one answered with a citation, one refused) before the real question.
+Larger chat models follow the same messages too.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 
 from .chunking import Chunk
-from .llm import complete_many
+from .llm import chat_many
 from .retrieval import Hit, Retriever
 
 REFUSAL = "I don't know."
 NO_ANSWER_REFERENCE = "The documents do not say."
 CITATION = re.compile(r"\[(\d+)\]")
 
-INSTRUCTIONS = ("Answer each employee question using only the numbered passages above it. End the answer with the "
-                "number of the passage it came from, in brackets. If the passages do not contain the answer, "
-                f"write exactly: {REFUSAL}")
+INSTRUCTIONS = ("Answer each employee question using only the numbered passages in the same message. End the answer "
+                "with the number of the passage it came from, in brackets. If the passages do not contain the "
+                f"answer, write exactly: {REFUSAL}")
 
 # Worked examples written for the prompt (not taken from the knowledge base, so they never leak an answer).
 EXAMPLES = [
@@ -41,42 +40,61 @@ EXAMPLES = [
      "answer": REFUSAL},
 ]
 
+CLOSED_BOOK_INSTRUCTIONS = ("Answer each employee benefits question. If you do not know the answer, write exactly: "
+                            f"{REFUSAL}")
+
+# The closed-book baseline's worked examples: two answered, one refused, so "I don't know" is as open to it as it
+# is to the grounded prompt.
+CLOSED_BOOK_EXAMPLES = [
+    ("How many days of paid vacation do new employees get?", "New employees get 15 days of paid vacation."),
+    ("Does the company pay for my dog's vet bills?", REFUSAL),
+    ("What is the copay for an urgent care visit?", "The copay for an urgent care visit is $50."),
+]
+
 
 def format_passages(passages: list[str]) -> str:
     """Numbered passages, each between <passage> markers so its text cannot be mistaken for instructions."""
     return "\n".join(f'<passage id="{n}">\n{text.strip()}\n</passage>' for n, text in enumerate(passages, start=1))
 
 
-def _block(passages: list[str], question: str, answer: str | None) -> str:
-    end = f" {answer}\n" if answer is not None else ""
-    return f"{format_passages(passages)}\nQuestion: {question}\nAnswer:{end}"
+def grounded_user_turn(passages: list[str], question: str) -> str:
+    """One user turn of the grounded prompt: the numbered passages, then the question."""
+    return f"{format_passages(passages)}\n\nQuestion: {question}"
 
 
-def grounded_prompt(question: str, hits: list[Hit] | list[str], examples: list[dict] = EXAMPLES) -> str:
-    """The prompt sent to the model: instructions, worked examples, then the retrieved passages and the question."""
+def grounded_prompt(question: str, hits: list[Hit] | list[str], examples: list[dict] = EXAMPLES) -> list[dict]:
+    """The chat messages sent to the model: instructions (system), each worked example as a user turn (passages
+    and question) with its cited answer as the assistant turn, then the retrieved passages and the question."""
     passages = [h.chunk.text if isinstance(h, Hit) else str(h) for h in hits]
-    parts = [INSTRUCTIONS, ""]
-    parts += [_block(e["passages"], e["question"], e["answer"]) for e in examples]
-    parts.append(_block(passages, question, None))
-    return "\n".join(parts)
+    messages = [{"role": "system", "content": INSTRUCTIONS}]
+    for e in examples:
+        messages += [{"role": "user", "content": grounded_user_turn(e["passages"], e["question"])},
+                     {"role": "assistant", "content": e["answer"]}]
+    messages.append({"role": "user", "content": grounded_user_turn(passages, question)})
+    return messages
 
 
-def closed_book_prompt(question: str) -> str:
-    """The same question with no passages: what the model says from its own weights alone."""
-    shots = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in [
-        ("How many days of paid vacation do new employees get?", "New employees get 15 days of paid vacation."),
-        ("What is the copay for an urgent care visit?", "The copay for an urgent care visit is $50."),
-    ])
-    return f"Employee benefits questions and answers.\n\n{shots}Question: {question}\nAnswer:"
+def closed_book_prompt(question: str, examples: list[tuple[str, str]] = CLOSED_BOOK_EXAMPLES) -> list[dict]:
+    """The same question with no passages, as chat messages: what the model says from its own weights alone."""
+    messages = [{"role": "system", "content": CLOSED_BOOK_INSTRUCTIONS}]
+    for q, a in examples:
+        messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    messages.append({"role": "user", "content": question})
+    return messages
+
+
+def show_messages(messages: list[dict]) -> str:
+    """Chat messages as readable text, one block per message headed by its role (for printing in a notebook)."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content'].strip()}" for m in messages)
 
 
 @dataclass
 class RagAnswer:
     question: str
     text: str
-    prompt: str
+    prompt: list[dict]  # the chat messages that were sent (see `show_messages`)
     hits: list[Hit] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # this request's own time, from sending to the answer (`chat_many`'s latency_s)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -100,12 +118,12 @@ class RagAnswer:
 
 
 def clean_answer(text: str) -> str:
-    """The first line of the completion: base models keep writing new questions after the answer."""
+    """The first line of an answer: a base model may keep writing after it (a new question, another turn)."""
     return text.strip().split("\n")[0].strip()
 
 
 class RagAnswerer:
-    """Retrieve, build the grounded prompt, complete it: one object to reuse across questions."""
+    """Retrieve, build the grounded messages, ask the model: one object to reuse across questions."""
 
     def __init__(self, client, model: str, retriever: Retriever, k: int = 3, max_tokens: int = 48,
                  where=None, examples: list[dict] = EXAMPLES):
@@ -117,18 +135,16 @@ class RagAnswerer:
         return self.retriever.search(question, k=self.k, where=where)
 
     def answer_many(self, questions: list[str]) -> list[RagAnswer]:
-        """Answer a list of questions, batched on the local model (one request per question elsewhere)."""
+        """Answer a list of questions: one chat request each, many in flight at once (`llm.chat_many`)."""
         hits = [self.retrieve(q) for q in questions]
-        prompts = [grounded_prompt(q, h, self.examples) for q, h in zip(questions, hits, strict=False)]
+        prompts = [grounded_prompt(q, h, self.examples) for q, h in zip(questions, hits, strict=True)]
         # Nothing retrieved (say, a filter for a plan year the documents don't cover): refuse without asking.
         ask = [i for i, h in enumerate(hits) if h]
-        started = time.perf_counter()
-        results = complete_many(self.client, self.model, [prompts[i] for i in ask], max_tokens=self.max_tokens,
-                                stop=["\n"], desc="grounded answers") if ask else []
-        seconds = (time.perf_counter() - started) / max(len(ask), 1)
+        results = chat_many(self.client, self.model, [prompts[i] for i in ask], max_tokens=self.max_tokens,
+                            temperature=0.0, stop=["\n"], desc="grounded answers") if ask else []
         answers = [RagAnswer(q, REFUSAL, p, h) for q, p, h in zip(questions, prompts, hits, strict=True)]
         for i, r in zip(ask, results, strict=True):
-            answers[i].text, answers[i].seconds = clean_answer(r.text), seconds
+            answers[i].text, answers[i].seconds = clean_answer(r.text), r.latency_s
             answers[i].prompt_tokens, answers[i].completion_tokens = r.prompt_tokens, r.completion_tokens
         return answers
 

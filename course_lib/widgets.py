@@ -4,7 +4,7 @@
   see the answer, its tokens, the latency and the exact prompt the model read. Taught in 01_prompt_engineering.
 - `TrainingMonitor`: a training run's loss curves, step, tokens/s and time left, live. Taught in 03_fine_tuning.
 - `retrieval_explorer`: type a question; see the top-k chunks with scores and the question's words highlighted,
-  the grounded prompt that would be sent, and the answer. Taught in 02_rag.
+  the grounded messages that would be sent, and the answer. Taught in 02_rag.
 """
 
 from __future__ import annotations
@@ -101,13 +101,13 @@ def highlight(text: str, question: str) -> str:
 
 def explore(answerer, question: str, k: int | None = None, generate: bool = True) -> dict:
     """What the explorer shows for one question: hits, the grounded prompt and (optionally) the answer."""
-    from .rag import grounded_prompt
+    from .rag import grounded_prompt, show_messages
 
     k = k or answerer.k
     where = answerer.where(question) if callable(answerer.where) else answerer.where
     hits = answerer.retriever.search(question, k=k, where=where)
     result = {"question": question, "where": where, "hits": hits,
-              "prompt": grounded_prompt(question, hits, answerer.examples), "answer": None}
+              "prompt": show_messages(grounded_prompt(question, hits, answerer.examples)), "answer": None}
     if generate:
         saved_k, answerer.k = answerer.k, k
         try:

@@ -16,7 +16,17 @@ from course_lib.chunking import (
     split_words,
 )
 from course_lib.datasets import DataError
-from course_lib.rag import RagAnswer, grounded_prompt, is_refusal, key_facts, score_answer
+from course_lib.rag import (
+    EXAMPLES,
+    REFUSAL,
+    RagAnswer,
+    closed_book_prompt,
+    grounded_prompt,
+    is_refusal,
+    key_facts,
+    score_answer,
+    show_messages,
+)
 from course_lib.rag_metrics import evaluate_retriever, ndcg_at_k, needs, recall_at_k, reciprocal_rank
 from course_lib.retrieval import (
     BM25Retriever,
@@ -204,9 +214,19 @@ def test_answer_scoring():
 
 def test_grounded_prompt_and_citations(dense):
     hits = dense.search("Are eyeglasses covered?", k=3)
-    prompt = grounded_prompt("Are eyeglasses covered?", hits)
-    assert prompt.rstrip().endswith("Question: Are eyeglasses covered?\nAnswer:")
-    assert len(re.findall(r'<passage id="3">', prompt)) >= 1
-    answer = RagAnswer("q", "Yes, lenses every 12 months. [2] [9]", prompt, hits)
+    messages = grounded_prompt("Are eyeglasses covered?", hits)
+    assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * len(EXAMPLES) + ["user"]
+    assert messages[-1]["content"].endswith("Question: Are eyeglasses covered?")
+    assert len(re.findall(r'<passage id="3">', messages[-1]["content"])) == 1
+    assert all(h.chunk.text.strip() in messages[-1]["content"] for h in hits)
+    assert messages[-2]["content"] == REFUSAL  # the worked examples end with a refusal
+    answer = RagAnswer("q", "Yes, lenses every 12 months. [2] [9]", messages, hits)
     assert answer.citations == [2, 9] and not answer.citations_valid
     assert [c.chunk_id for c in answer.cited_chunks] == [hits[1].chunk.chunk_id]
+    assert "[system]" in show_messages(messages) and "Question: Are eyeglasses covered?" in show_messages(messages)
+
+
+def test_closed_book_prompt_offers_a_refusal():
+    messages = closed_book_prompt("Are eyeglasses covered?")
+    assert messages[0]["role"] == "system" and messages[-1] == {"role": "user", "content": "Are eyeglasses covered?"}
+    assert REFUSAL in [m["content"] for m in messages if m["role"] == "assistant"]
