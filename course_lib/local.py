@@ -31,7 +31,8 @@ LOCAL_SLOTS = 8  # requests decoded together; 8 answered lesson-sized evaluation
 # (benchmarks/generation.py, `slots`)
 CONTEXT_TOKENS = 16384  # KV cache shared by all slots: the most tokens (prompt + answer) one request may use
 DEFAULT_MAX_TOKENS = 256  # answer length when a request gives none (a base model rarely stops early)
-PROMPT_CACHE_MIB = 256  # host memory for prompts evicted from the slots (llama.cpp's default is 8 GiB)
+PROMPT_CACHE_MIB = 0  # no host-memory cache of evicted prompts: llama.cpp's (8 GiB by default) can hand one adapter's
+# cached tokens to a request for another (llama.cpp issue #26207; reproduced in tests/test_lora_gguf.py's work)
 
 
 class EngineError(ValueError):
@@ -135,7 +136,9 @@ class LocalEngine:
         params.kv_unified = True  # one cache for all slots: any one request may use the whole context
         params.swa_full = True  # keep the sliding-window layers' full cache, or prompt caching is skipped
         # Flash attention tiles its sums by the batch's shape: a prompt computed afresh and the same prompt found in
-        # the cache then give slightly different numbers, and greedy answers that differ (tests/test_local_api.py).
+        # the cache then give different numbers, and greedy answers that differ (tests/test_local_api.py). Without
+        # it a repeated request answers the same; a prompt that shares only a beginning with a cached one can still
+        # differ slightly from a fresh run (4-bit rounding), so evaluations keep a margin.
         params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.cache_ram_mib = PROMPT_CACHE_MIB
         params.chat_template = TRANSCRIPT_TEMPLATE
