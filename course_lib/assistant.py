@@ -54,10 +54,13 @@ def router_examples(per_route: int = 2) -> list[dict]:
     return [by_route[r][i] for i in range(per_route) for r in ROUTES if i < len(by_route[r])]
 
 
-def route_prompt(request: str, examples: list[dict] = (), instruction: str = ROUTER_INSTRUCTION) -> str:
-    """A few-shot routing prompt for a base model: the instruction, worked examples, then the request."""
-    shots = "".join(f"Request: {e['request']}\nRoute: {e['route']}\n\n" for e in examples)
-    return f"{instruction}\n\n{shots}Request: {request}\nRoute:"
+def route_prompt(request: str, examples: list[dict] = (), instruction: str = ROUTER_INSTRUCTION) -> list[dict]:
+    """Chat messages for few-shot routing: the instruction (system), each worked example as a user turn answered
+    with its route name, then the request as the last user turn."""
+    messages = [{"role": "system", "content": instruction}] if instruction else []
+    for e in examples:
+        messages += [{"role": "user", "content": e["request"]}, {"role": "assistant", "content": e["route"]}]
+    return messages + [{"role": "user", "content": request}]
 
 
 def parse_route(text: str) -> str | None:
@@ -85,18 +88,23 @@ class Routing:
         return counts
 
 
-def route_requests(client, model: str, requests: list[str], build=None, progress: bool = False) -> Routing:
-    """Route every request with the few-shot prompt `build(request)` (default: `route_prompt` with two examples
-    per route). Batched on the local engine; three tokens of output are enough for a route name."""
-    from .llm import complete_many
+def route_requests(client, model: str, requests: list[str], build=None, progress: bool = True) -> Routing:
+    """Route every request with the few-shot messages `build(request)` (default: `route_prompt` with two examples
+    per route); a string from `build` is sent as one user message. A route name is one line of at most three
+    tokens, so the answer stops at the end of its line."""
+    from .llm import chat_many
 
     if build is None:
         shots = router_examples()
         build = lambda request: route_prompt(request, shots)  # noqa: E731
-    answers = complete_many(client, model, [build(r) for r in requests], max_tokens=3, stop=["\n"],
-                            progress=progress, desc="routing")
+    conversations = [_as_messages(build(r)) for r in requests]
+    answers = chat_many(client, model, conversations, max_tokens=3, stop=["\n"], progress=progress, desc="routing")
     return Routing([parse_route(a.text) for a in answers], [a.prompt_tokens for a in answers],
                    [a.latency_s for a in answers])
+
+
+def _as_messages(prompt) -> list[dict]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -114,14 +122,15 @@ def find_product(request: str, products: list[dict]) -> dict:
     return max(products, key=overlap)
 
 
-def copy_prompt(product: dict, example_product: dict, guide: dict) -> str:
-    """Lesson 01's one-shot brand prompt: the guide's example description, then the product to describe."""
+def copy_prompt(product: dict, example_product: dict, guide: dict) -> list[dict]:
+    """Lesson 01's one-shot brand prompt as chat messages: the example product's facts (user) answered with the
+    guide's example description (assistant), then the product to describe (user)."""
     def facts(p: dict) -> str:
-        return "; ".join(p["facts"])
+        return f"Product: {p['name']}\nFacts: {'; '.join(p['facts'])}"
 
-    return (f"Product: {example_product['name']}\nFacts: {facts(example_product)}\n"
-            f"Description: {guide['example_description']}\n\n"
-            f"Product: {product['name']}\nFacts: {facts(product)}\nDescription:")
+    return [{"role": "user", "content": facts(example_product)},
+            {"role": "assistant", "content": guide["example_description"]},
+            {"role": "user", "content": facts(product)}]
 
 
 @dataclass
@@ -138,8 +147,8 @@ class Reply:
 
 
 class Handler(ABC):
-    """Answers the requests of one route with one technique. Answers are remembered per request (the model runs
-    greedy, so asking again would give the same answer), which lets several configurations share a handler."""
+    """Answers the requests of one route with one technique. Answers are remembered per request, so configurations
+    that share a handler ask once and are compared on the very same answers."""
 
     route = ""
     name = ""
@@ -169,11 +178,11 @@ class ClosedBookPolicy(Handler):
         self.client, self.model = client, model
 
     def _answer(self, requests):
-        from .llm import complete_many
+        from .llm import chat_many
         from .rag import clean_answer, closed_book_prompt
 
-        answers = complete_many(self.client, self.model, [closed_book_prompt(q) for q in requests], max_tokens=48,
-                                stop=["\n"], progress=False)
+        answers = chat_many(self.client, self.model, [closed_book_prompt(q) for q in requests], max_tokens=48,
+                            stop=["\n"], desc="closed-book answers")
         return [Reply(q, "policy", clean_answer(a.text), a.prompt_tokens, a.completion_tokens, a.latency_s)
                 for q, a in zip(requests, answers, strict=True)]
 
@@ -207,12 +216,12 @@ class _SQLHandler(Handler):
         """The chat messages that ask the SQL model for one query."""
 
     def _answer(self, requests):
-        from .llm import chat_many, serves_batches
+        from .llm import chat_many
         from .sql import ANSWER_MAX_TOKENS, SQLError, extract_sql, run_query
 
-        stop = ["\n"] if serves_batches(self.client) else None  # the base model keeps writing after the query
+        # Every gold query is one line, and a base model keeps writing after it: stop at the end of the line.
         answers = chat_many(self.client, self.model, [self.messages(q) for q in requests],
-                            max_tokens=ANSWER_MAX_TOKENS, stop=stop, progress=False)
+                            max_tokens=ANSWER_MAX_TOKENS, stop=["\n"], desc=self.name)
         replies = []
         for q, a in zip(requests, answers, strict=True):
             sql = extract_sql(a.text)
@@ -265,12 +274,11 @@ class BrandCopy(Handler):
         self.products, self.guide = load_products(), load_brand_guide()
 
     def _answer(self, requests):
-        from .llm import complete_many
+        from .llm import chat_many
 
         products = [find_product(r, self.products) for r in requests]
-        answers = complete_many(self.client, self.model,
-                                [copy_prompt(p, self.products[0], self.guide) for p in products],
-                                max_tokens=90, stop=["\n"], progress=False)
+        answers = chat_many(self.client, self.model, [copy_prompt(p, self.products[0], self.guide) for p in products],
+                            max_tokens=90, stop=["\n"], desc="brand copy")
         return [Reply(r, "writing", a.text.strip(), a.prompt_tokens, a.completion_tokens, a.latency_s,
                       {"product": p["id"]}) for r, a, p in zip(requests, answers, products, strict=True)]
 
@@ -283,7 +291,7 @@ class Assistant:
         self.name = name or " + ".join(h.name for h in self.handlers.values())
 
     def answer_many(self, requests: list[str], routes: list[str | None]) -> list[Reply]:
-        """Answer each request along its route; each route's requests go to the model together (batched)."""
+        """Answer each request along its route; each route's requests go to the model as one list (`chat_many`)."""
         replies: list[Reply | None] = [None] * len(requests)
         for route, handler in self.handlers.items():
             chosen = [i for i, r in enumerate(routes) if r == route]

@@ -3,20 +3,28 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 from course_lib.assistant import (
     REQUESTS,
+    ROUTER_INSTRUCTION,
     ROUTES,
     Assistant,
+    BrandCopy,
+    ClosedBookPolicy,
+    FewShotSQL,
+    FineTunedSQL,
     Handler,
     Reply,
     Routing,
+    copy_prompt,
     find_product,
     load_requests,
     parse_route,
     route_prompt,
+    route_requests,
     router_examples,
     run_configuration,
     score_reply,
@@ -64,15 +72,74 @@ def test_a_bad_request_file_names_the_line(tmp_path):
         load_requests("train")
 
 
-def test_route_prompt_and_parse_route():
+def test_route_prompt_is_few_shot_chat_and_parse_route_reads_the_answer():
     shots = router_examples(per_route=2)
     assert [s["route"] for s in shots] == list(ROUTES) * 2
-    prompt = route_prompt("Write copy for the dish soap.", shots)
-    assert prompt.endswith("Request: Write copy for the dish soap.\nRoute:")
-    assert prompt.count("\nRoute: ") == 6
+    messages = route_prompt("Write copy for the dish soap.", shots)
+    assert messages[0] == {"role": "system", "content": ROUTER_INSTRUCTION}
+    assert messages[-1] == {"role": "user", "content": "Write copy for the dish soap."}
+    turns = messages[1:-1]
+    assert [m["role"] for m in turns] == ["user", "assistant"] * 6
+    assert [m["content"] for m in turns[1::2]] == [s["route"] for s in shots]  # the answer is the route's name
+    assert [m["content"] for m in turns[::2]] == [s["request"] for s in shots]
+    assert route_prompt("Hi", shots, instruction="")[0]["role"] == "user"
     assert parse_route(" data") == "data"
     assert parse_route(" Writing (product copy)") == "writing"
     assert parse_route(" unsure") is None
+
+
+def test_copy_prompt_is_a_one_shot_chat_with_the_guides_example():
+    products, guide = load_products(), load_brand_guide()
+    messages = copy_prompt(products[3], products[0], guide)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == guide["example_description"]
+    assert products[0]["name"] in messages[0]["content"] and products[0]["facts"][0] in messages[0]["content"]
+    assert products[3]["name"] in messages[2]["content"] and products[3]["facts"][-1] in messages[2]["content"]
+
+
+class FakeChat:
+    """A stand-in client: records every chat request and answers with `reply(messages, model)`."""
+
+    def __init__(self, reply):
+        self.requests, self.reply = [], reply
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def create(self, **request):
+        self.requests.append(request)
+        text = self.reply(request["messages"], request["model"])
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=text), finish_reason="stop")],
+                               usage=SimpleNamespace(prompt_tokens=10, completion_tokens=2))
+
+
+def test_every_model_call_is_a_chat_request():
+    dev = load_requests("dev")[:6]
+    client = FakeChat(lambda messages, model: " data\n")
+    routing = route_requests(client, "m", [d["request"] for d in dev], progress=False)
+    assert routing.routes == ["data"] * 6 and routing.prompt_tokens == [10] * 6
+    assert all(r["max_tokens"] == 3 and r["stop"] == ["\n"] and r["messages"][-1]["role"] == "user"
+               for r in client.requests)
+
+    client = FakeChat(lambda messages, model: "Fifteen days.\nUser: and more")
+    reply = ClosedBookPolicy(client, "m").answer_many(["How many vacation days?"])[0]
+    assert reply.text == "Fifteen days." and client.requests[0]["stop"] == ["\n"]
+    assert client.requests[0]["messages"][-1] == {"role": "user", "content": "How many vacation days?"}
+
+    client = FakeChat(lambda messages, model: "Meet the Fernleaf Dish Soap.")
+    reply = BrandCopy(client, "m").answer_many(["Draft copy for the dish soap."])[0]
+    assert reply.text == "Meet the Fernleaf Dish Soap." and reply.extra["product"]
+    assert [m["role"] for m in client.requests[0]["messages"]] == ["user", "assistant", "user"]
+
+
+def test_sql_handlers_stop_at_the_end_of_the_line_on_every_provider():
+    client = FakeChat(lambda messages, model: "SELECT COUNT(*) FROM employees")
+    few_shot, tuned = FewShotSQL(client, "base"), FineTunedSQL(client, "ft:sql")
+    for handler in (few_shot, tuned):
+        reply = handler.answer_many(["How many employees are there?"])[0]
+        assert reply.text == "SELECT COUNT(*) FROM employees" and reply.extra["rows"] and not reply.extra["error"]
+    assert [r["stop"] for r in client.requests] == [["\n"], ["\n"]]
+    few_shot_messages, tuned_messages = (r["messages"] for r in client.requests)
+    assert len(few_shot_messages) > len(tuned_messages) == 2  # the fine-tuned model gets the short prompt
+    assert [r["model"] for r in client.requests] == ["base", "ft:sql"]
 
 
 def test_routing_accuracy_and_confusion():

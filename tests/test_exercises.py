@@ -11,7 +11,7 @@ EXERCISES = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
 WRONG = {
     ("00_setup", "q1"): 'first = "Fernleaf Home makes cleaning products that are green"',
     ("00_setup", "q2"): 'n_tokens = len("Are eyeglasses covered by my health plan?".split())',
-    ("00_setup", "q3"): 'def complete(prompt, max_tokens=20):\n    return prompt.upper()',
+    ("00_setup", "q3"): 'def ask(question, max_tokens=20):\n    return question.upper()',
     ("01_prompt_engineering", "q1"): 'def my_prompt(review):\n    return few_shot_prompt(review["text"])',
     ("01_prompt_engineering", "q2"): 'def parse_sentiment(text):\n    return text.strip().lower() or None',
     ("01_prompt_engineering", "q3"): 'def json_prompt(message):\n    return "Describe: " + message["text"]',
@@ -29,8 +29,10 @@ WRONG = {
                       '    return list(dict.fromkeys(i for r in rankings for i in r))',
     ("02_rag", "q5"): 'chunk_size = 400\noverlap = 0\nk = 5',
     ("02_rag", "q6"): 'def where_for(question):\n    return {"year": 2026}',
-    ("02_rag", "q7"): 'def build_prompt(question, passages):\n'
-                      '    return "\\n".join(passages) + "\\nQuestion: " + question + "\\nAnswer:"',
+    ("02_rag", "q7"): 'def build_messages(question, passages):\n'  # no markers around the passages
+                      '    rules = "Use only the passages; cite [n]; else say: I don\\\'t know."\n'
+                      '    return [{"role": "system", "content": rules},\n'
+                      '            {"role": "user", "content": "\\n".join(passages) + "\\nQuestion: " + question}]',
     ("03_fine_tuning", "q1"): 'fixed_lines = [line for line in broken_training_lines() if line.endswith("}")][:3]',
     ("03_fine_tuning", "q2"): 'def find_leaks(train, test):\n'
                               '    asked = {t["messages"][-2]["content"] for t in test}\n'
@@ -101,6 +103,18 @@ def test_wrong_answers_are_incorrect_with_a_reason(key):
     exec(compile(WRONG[key], "<wrong answer>", "exec"), namespace)
     result = question.evaluate(namespace)
     assert result.outcome == INCORRECT and len(result.message) > 20, result
+
+
+def test_few_shot_examples_taken_from_the_scored_reviews_are_refused():
+    """The cheapest way to game 01 q1: show the model the very dev reviews the check scores on."""
+    module = exercise_module(ROOT / "exercises" / "01_prompt_engineering.ipynb")
+    namespace = dict(vars(module))
+    exec(compile("from course_lib.datasets import load_reviews\nfrom course_lib.prompting import few_shot_prompt\n"
+                 "dev = load_reviews('dev')\n"
+                 "def my_prompt(review):\n    return few_shot_prompt(review['text'], dev[:12])", "<game>", "exec"),
+         namespace)
+    result = module.q1.evaluate(namespace)
+    assert result.outcome == INCORRECT and "dev split" in result.message, result
 
 
 def test_every_question_has_a_wrong_answer_case():

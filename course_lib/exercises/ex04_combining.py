@@ -1,8 +1,8 @@
 """Exercises of 04_combining: a better few-shot router, a router without a model, choosing a technique for a use
 case, and picking a configuration under a token budget.
 
-The router checks measure your router on the lesson's `dev` requests with the configured model (a few seconds on
-the local default); the others run your function on hand-made cases.
+The router check measures your router on the lesson's `dev` requests with the configured model (one chat request
+per dev request, a minute or two on the local default); the others run your function on hand-made cases.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from ..assistant import ROUTES, load_requests, route_requests
 from ..checks import Incorrect, Question, bind
 from . import configured_client
 
-ROUTER_TARGET = 0.93  # q1: dev accuracy the improved router must reach (the lesson's 24 examples: 42 of 46)
-MAX_ROUTER_TOKENS = 600  # q1: ...with at most this many prompt tokens per request (the lesson's 24 examples: ~580)
+ROUTER_TARGET = 0.78  # q1: dev accuracy the improved router must reach: 36 of 46 (local default, four runs: the
+# lesson's 24-example router 29 to 33, the solution 42 twice)
+MAX_ROUTER_TOKENS = 600  # q1: ...with at most this many prompt tokens per request (lesson's router 580, solution 543)
 KEYWORD_TARGET = 0.85  # q2: accuracy of the model-free router, on the dev and on the eval requests
 TECHNIQUES = ("prompt engineering", "RAG", "fine-tuning")
 
@@ -48,26 +49,34 @@ class FewShotRouter(Question):
     hints = [
         "Three levers: which worked examples you show, the instruction above them, and the order they come in. "
         "The token budget allows about as many examples as the lesson's best router.",
-        "A base model is swayed most by the examples it read last. Look at the lesson's mistakes: which route do "
-        "they fall into? Make sure the examples closest to the request are not all of one kind.",
-        "Try the lesson's 24 examples in reverse order: `list(reversed(router_examples(per_route=8)))`.",
+        "Look at the lesson's mistakes: nearly all of them fall to 'policy'. A base model copies what it reads: the "
+        "instruction names policy first, and the examples come in a regular cycle (policy, data, writing, policy, "
+        "...). Try the examples without the instruction, and in another order.",
+        "Try the lesson's 24 examples in reverse order with no instruction: "
+        "`route_prompt(request, list(reversed(router_examples(per_route=8))), instruction=\"\")`.",
     ]
     solution_code = """
-    shots = list(reversed(router_examples(per_route=8)))  # same 24 examples, another order
+    shots = list(reversed(router_examples(per_route=8)))  # the lesson's 24 examples, another order
 
 
     def my_route_prompt(request):
-        return route_prompt(request, shots)
+        return route_prompt(request, shots, instruction="")  # no instruction: the examples alone show the task
     """
 
     def verify(self, my_route_prompt):
         if not callable(my_route_prompt):
-            raise Incorrect("`my_route_prompt` should be a function: request text -> prompt text.")
+            raise Incorrect("`my_route_prompt` should be a function: request text -> chat messages.")
         dev = load_requests("dev")
         sample = self.call(my_route_prompt, dev[0]["request"])
-        if not isinstance(sample, str):
-            raise Incorrect(f"my_route_prompt returned {type(sample).__name__}; return the prompt text.")
-        leaked = [d["request"] for d in dev[1:] if d["request"] in sample]
+        if isinstance(sample, str):
+            text = sample
+        elif isinstance(sample, list) and sample and all(isinstance(m, dict) and isinstance(m.get("content"), str)
+                                                         and m.get("role") for m in sample):
+            text = "\n".join(m["content"] for m in sample)
+        else:
+            raise Incorrect(f"my_route_prompt returned {type(sample).__name__}; return chat messages (a list of "
+                            "{'role': ..., 'content': ...} dicts), as route_prompt does.")
+        leaked = [d["request"] for d in dev[1:] if d["request"] in text]
         if leaked:
             raise Incorrect("The prompt contains requests from the dev split, which measures the router; take your "
                             f"worked examples from load_requests('examples') instead (e.g. {leaked[0]!r}).")
