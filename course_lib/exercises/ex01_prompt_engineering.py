@@ -15,6 +15,7 @@ from . import configured_client
 
 TARGET_ACCURACY = 0.80  # q1: accuracy the learner's prompt must reach on the dev split
 ISSUES = ["leak", "missing_item", "late_delivery", "skin_reaction", "refund_request", "question", "praise"]
+JSON_VALID_SHARE = 0.85  # q3: share of dev answers that must be schema-valid (the reference prompt: 28-30 of 30)
 SUPPORT_SCHEMA = {  # q3: what every extracted answer must match
     "type": "object",
     "required": ["product", "issue", "urgent", "order_number"],
@@ -135,7 +136,7 @@ class ParseSentiment(Question):
 
 
 class JsonEveryTime(Question):
-    """Write an extraction prompt whose answer is schema-valid JSON on every dev message"""
+    """Write an extraction prompt whose answer is schema-valid JSON on at least 85% of the dev messages"""
 
     variables = ["json_prompt"]
     hints = [
@@ -175,13 +176,19 @@ class JsonEveryTime(Question):
             raise Incorrect("Each prompt must be a list of chat messages whose last one contains the message's text.")
         client, model = configured_client()
         answers = chat_many(client, model, prompts, max_tokens=48, stop=["\n"], progress=False)
+        failures = []
         for message, answer in zip(dev, answers, strict=True):
             value, problem = parse_json_object(answer.text)
             problem = problem or validate(value, SUPPORT_SCHEMA)
             if problem:
-                raise Incorrect(f"For message {message['id']} the model answered {answer.text.strip()[:80]!r}, which "
-                                f"fails the schema: {problem}.")
-        self.praise = f"all {len(dev)} answers are valid JSON matching the schema."
+                failures.append(f"message {message['id']}: {answer.text.strip()[:80]!r} fails the schema: {problem}")
+        valid = len(dev) - len(failures)
+        if valid < JSON_VALID_SHARE * len(dev):
+            raise Incorrect(f"{valid} of {len(dev)} answers are valid (at least {JSON_VALID_SHARE:.0%} needed). "
+                            f"For example, {failures[0]}.")
+        self.praise = (f"{valid} of {len(dev)} answers are valid JSON matching the schema"
+                       + (f"; the model still slipped on {len(failures)}, which is why code validates every answer"
+                          if failures else "") + ".")
 
 
 class Delimit(Question):
