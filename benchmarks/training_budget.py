@@ -1,14 +1,15 @@
-"""What cheaper LoRA runs cost lesson 03: training seconds and execution accuracy of the lesson's configuration and
-of variants with fewer steps or fewer adapted layers. Prints one JSON object with --json.
+"""What LoRA runs cost and buy lesson 03: training seconds and execution accuracy of the lesson's configuration and
+of variants (steps, adapted layers, rank, learning rate, ...). Prints one JSON object with --json.
 
     python benchmarks/training_budget.py --json
     python benchmarks/training_budget.py --json --variant "steps=65" --variant "lora_layers=3"
 
 Each variant is `course_lib.finetune.LESSON_CONFIG` with the given fields replaced (periodic validation switched
 off; the final one still runs). It trains on the train split and is scored by execution accuracy on the lesson's
-63 test questions (one per template), as lesson 03 scores its adapter. Runs share one process, so a variant
+test questions (one per template), as lesson 03 scores its adapter, and on the independent set (questions written
+from the schema alone, course_lib/data/itdb/independent.jsonl), by part. Runs share one process, so a variant
 that adapts the same layers as an earlier one reuses the frozen layers' outputs and reports fewer seconds.
-About 4 minutes per variant on 2 CPU cores.
+About 5 minutes per variant on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def parse_variant(text: str) -> dict:
     return fields
 
 
+def accuracy_of(scored, questions: list[dict], part: str) -> str:
+    """ "correct/total" on the questions of one part."""
+    marks = [a["correct"] for a, q in zip(scored.answers, questions, strict=True) if q.get("part", "") == part]
+    return f"{sum(marks)}/{len(marks)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -47,6 +54,7 @@ def main() -> None:
     engine = local_engine(client)
     train, validation, test = (load_sql_pairs(s) for s in ("train", "validation", "test"))
     items = per_template(test, 1)
+    independent = load_sql_pairs("independent")
     runs = []
     for text in args.variant or DEFAULT_VARIANTS:
         changes = parse_variant(text)
@@ -57,13 +65,16 @@ def main() -> None:
         name = f"ft:budget-{len(runs)}"
         engine.register_adapter(name, folder)
         started = time.perf_counter()
-        scored = evaluate_sql(client, name, items, lambda item: item["messages"][:-1], name=name, progress=False)
-        runs.append({"changes": changes or "lesson configuration", "steps": config.steps,
-                     "lora_layers": config.lora_layers, "train_s": round(result.seconds, 1),
-                     "final_val_loss": round(result.final_val_loss, 3),
-                     "execution_accuracy": round(scored.accuracy, 3),
-                     "correct": sum(a["correct"] for a in scored.answers), "questions": len(items),
-                     "eval_s": round(time.perf_counter() - started, 1)})
+        run = {"changes": changes or "lesson configuration", "steps": config.steps, "lora_layers": config.lora_layers,
+               "train_s": round(result.seconds, 1), "final_val_loss": round(result.final_val_loss, 3)}
+        for label, questions in (("test", items), ("independent", independent)):
+            scored = evaluate_sql(client, name, questions, lambda item: item["messages"][:-1], name=name,
+                                  progress=False)
+            run[label] = {"execution_accuracy": round(scored.accuracy, 3), "questions": len(questions),
+                          **{part: accuracy_of(scored, questions, part)
+                             for part in sorted({q.get("part", "") for q in questions})}}
+        run["eval_s"] = round(time.perf_counter() - started, 1)
+        runs.append(run)
         if not args.json:
             print(runs[-1], flush=True)
     if args.json:

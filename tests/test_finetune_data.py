@@ -24,6 +24,19 @@ from course_lib.finetune import (
 from course_lib.sql import SQLError, execution_match, extract_sql, is_valid_sql, results_match, run_query
 
 TRAIN, VALIDATION, TEST = (load_sql_pairs(s) for s in ("train", "validation", "test"))
+INDEPENDENT = load_sql_pairs("independent")
+
+
+def core_templates() -> set[str]:
+    """The generator's "core" templates: simple questions with few values, every phrasing of which trains."""
+    import importlib.util
+
+    from course_lib.finetune import itdb_path
+
+    spec = importlib.util.spec_from_file_location("make_pairs", itdb_path("train").with_name("make_pairs.py"))
+    make_pairs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_pairs)
+    return {t.id for t in make_pairs.TEMPLATES if t.split == "core"}
 
 
 def count_words(text):  # a tokenizer stand-in where the exact count does not matter
@@ -42,7 +55,9 @@ def test_split_holds_out_wording_and_whole_templates():
     parts = {"new_wording": set(), "new_shape": set()}
     for item in TEST:
         parts[item["part"]].add(item["template"])
-    assert parts["new_wording"] == train_templates, "every training template is asked in a held-out wording"
+    core = core_templates()
+    assert core and core <= train_templates
+    assert parts["new_wording"] == train_templates - core, "every other training template: a held-out wording"
     assert not parts["new_shape"] & train_templates
     assert not {e["template"] for e in VALIDATION} & (train_templates | parts["new_shape"])
     assert len(TRAIN) >= 400 and len(TEST) >= 150 and len(TRAIN) + len(VALIDATION) + len(TEST) >= 500
@@ -86,6 +101,15 @@ def test_shipped_training_file_passes_the_validator_against_test():
     report = validate_lines([json.dumps(e) for e in TRAIN], "train.jsonl", holdout=TEST, count_tokens=count_words)
     assert report.ok, report
     assert len(report.examples) == len(TRAIN)
+
+
+def test_the_independent_set_has_three_parts_and_no_training_question():
+    parts = [e["part"] for e in INDEPENDENT]
+    assert {p: parts.count(p) for p in set(parts)} == {"simple": 26, "medium": 25, "hard": 28}
+    train_questions = [question_of(e).lower() for e in TRAIN]
+    closest = max(max(difflib.SequenceMatcher(None, question_of(e).lower(), q).ratio() for q in train_questions)
+                  for e in INDEPENDENT)
+    assert closest < NEAR_COPY, f"an independent question is {closest:.0%} like a training question"
 
 
 def test_every_gold_query_runs_and_returns_rows():

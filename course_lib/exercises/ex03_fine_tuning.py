@@ -25,7 +25,8 @@ from ..finetune import (
 
 STEP_BUDGET = 12  # q5: most optimizer steps allowed
 BATCH_BUDGET = 4  # q5: most examples per step
-TARGET_TOKEN_ACCURACY = 0.72  # q5: validation next-token accuracy on SQL answers to reach (the base model: 0.48)
+TARGET_TOKEN_ACCURACY = 0.65  # q5: validation next-token accuracy on SQL answers to reach (2026-12-02: rate 1e-5
+# as given 0.46, 1e-4 0.55, the reference 2e-3 0.71)
 EPOCHS = 3  # q3: epochs of the hosted job
 
 
@@ -314,9 +315,15 @@ class CatchWrongAnswers(Question):
         "for a date such as '2024-01-01', look for its year.",
         "A word that the question uses in the plural ('laptops' for 'laptop') still counts: a substring test on the "
         "lower-cased question handles it.",
+        "People shorten names and use everyday words: 'support' for Customer Support, 'being fixed' for the status "
+        "'repair'. Count a value as mentioned when one of its words appears, or one of the words "
+        "`EVERYDAY_WORDS[value]` lists (from course_lib.finetune).",
     ]
     solution_code = """
     import re
+
+
+    from course_lib.finetune import EVERYDAY_WORDS
 
 
     def looks_wrong(example):
@@ -325,10 +332,11 @@ class CatchWrongAnswers(Question):
         for value in re.findall(r"'([^']*)'", sql):
             if value.startswith("%") or len(value) <= 2:
                 continue
-            text = value.lower().replace("_", " ").strip("%")
             if re.fullmatch(r"\\d{4}-\\d\\d(-\\d\\d)?", value):
-                text = value[:4]
-            if text not in question:
+                words = [value[:4]]
+            else:
+                words = value.lower().replace("_", " ").strip("%").split() + EVERYDAY_WORDS.get(value, [])
+            if not any(word in question for word in words):
                 return True
         return False
     """

@@ -29,7 +29,7 @@ sys.path.insert(0, HERE)
 import build_db  # noqa: E402
 
 SEED = 7
-PAIRS_PER_TEMPLATE = {"train": 13, "validation": 10, "test": 4}  # "test" templates: one pair per phrasing
+PAIRS_PER_TEMPLATE = {"core": 12, "train": 20, "validation": 10, "test": 4}  # "test" templates: one pair per phrasing
 SYSTEM_PROMPT = ("You translate questions about Fernleaf Home's IT database into a single SQLite query; "
                  "answer with the SQL only.")
 
@@ -89,6 +89,8 @@ class Ctx:
         self.swcat = [{"swcat": c, "swcat_txt": c.replace("_", " ")}
                       for c in col("SELECT DISTINCT category FROM software ORDER BY category")]
         self.model = [{"model": m} for m in col("SELECT DISTINCT model FROM devices ORDER BY model")]
+        self.title = [{"title": t, "titles": t + "s"} for t in col(
+            "SELECT DISTINCT title FROM employees WHERE title NOT LIKE 'Director%' ORDER BY title")]
         self.band = [{"band": b} for b in col("SELECT DISTINCT salary_band FROM employees ORDER BY salary_band")]
         self.brand_type = [{"brand": b, "dtype": t, "dtypes": DTYPE_PLURAL[t]} for b, t in con.execute(
             "SELECT DISTINCT substr(model, 1, instr(model, ' ') - 1), type FROM devices ORDER BY 1, 2")]
@@ -159,6 +161,100 @@ AGG = [
 
 TEMPLATES = [
     # ---------------------------------------------------------------- train
+    # One table, one filter: the questions people ask most, in the words they use.
+    T("dev_count_status", "core", [
+        "How many devices are {dstatus_txt}?",
+        "count of devices with status {dstatus}",
+        "What number of our devices is {dstatus_txt} at the moment?",
+        "devices {dstatus_txt}: how many?",
+    ], "SELECT COUNT(*) FROM devices WHERE status = '{dstatus}'", lambda C: C.dstatus),
+
+    T("dev_count_type", "core", [
+        "How many {dtypes} do we own?",
+        "total number of {dtypes} in inventory",
+        "Count every {dtype_txt} we have, whatever its status.",
+        "what's our {dtype_txt} count?",
+    ], "SELECT COUNT(*) FROM devices WHERE type = '{dtype}'", lambda C: C.dtype),
+
+    T("tickets_count_status", "core", [
+        "How many tickets are {tstatus_txt}?",
+        "number of {tstatus_txt} tickets",
+        "Count the help-desk tickets whose status is {tstatus}.",
+        "how many tickets sit in {tstatus_txt} right now",
+    ], "SELECT COUNT(*) FROM tickets WHERE status = '{tstatus}'", lambda C: C.tstatus),
+
+    T("tickets_count_category", "core", [
+        "How many {category} tickets have been filed?",
+        "total {category} tickets ever",
+        "Count all tickets in the {category} category.",
+        "what's the number of {category} issues people reported?",
+    ], "SELECT COUNT(*) FROM tickets WHERE category = '{category}'", lambda C: C.category),
+
+    T("emp_count_title", "core", [
+        "How many {titles} work here now?",
+        "number of active {titles}",
+        "Count the current employees whose job title is {title}.",
+        "how many {titles} are on staff today?",
+    ], "SELECT COUNT(*) FROM employees WHERE title = '{title}' AND is_active = 1", lambda C: C.title),
+
+    T("emp_count_active", "core", [
+        "How many {who} are there?",
+        "total headcount: {who}",
+        "Count the {who} in the employee records.",
+        "what's the number of {who}?",
+    ], "SELECT COUNT(*) FROM employees WHERE is_active = {active}",
+        lambda C: [{"who": "current employees", "active": "1"}, {"who": "former employees", "active": "0"}]),
+
+    T("sw_vendor_of", "core", [
+        "Who makes {software}?",
+        "vendor of {software}",
+        "Which company sells us {software}?",
+        "{software} comes from which vendor?",
+    ], "SELECT vendor FROM software WHERE name = '{software}'", lambda C: C.software),
+
+    T("dept_location", "core", [
+        "Where is {dept} based?",
+        "{dept} location",
+        "In which city does the {dept} department sit?",
+        "which office is {dept} in?",
+    ], "SELECT location FROM departments WHERE name = '{dept}'", lambda C: C.dept),
+
+    T("dept_budget", "core", [
+        "What is the budget of {dept}?",
+        "{dept} budget in dollars",
+        "How much budget does the {dept} team have?",
+        "tell me {dept}'s annual budget",
+    ], "SELECT budget_usd FROM departments WHERE name = '{dept}'", lambda C: C.dept),
+
+    T("depts_in_location", "core", [
+        "Which departments are in {location}?",
+        "departments located in {location}",
+        "List the teams based in our {location} office.",
+        "what departments sit in {location}?",
+    ], "SELECT name FROM departments WHERE location = '{location}'", lambda C: C.location),
+
+    T("purch_total_vendor", "core", [
+        "How much have we spent with {vendor} in total?",
+        "total purchases from {vendor}",
+        "What is the sum of all our orders from {vendor}?",
+        "all-time spend at {vendor}?",
+    ], "SELECT ROUND(SUM(amount_usd), 2) FROM purchases WHERE vendor = '{vendor}'", lambda C: C.pvendor),
+
+    T("dev_count_per_status_type", "core", [
+        "How many {dtypes} are in each status?",
+        "{dtype_txt} count by status",
+        "Break our {dtypes} down by status.",
+        "for every status, how many {dtypes} do we have?",
+    ], "SELECT status, COUNT(*) FROM devices WHERE type = '{dtype}' GROUP BY status", lambda C: C.dtype),
+
+    T("tickets_count_per_category_status", "core", [
+        "How many {tstatus_txt} tickets are there in each category?",
+        "{tstatus_txt} tickets per category",
+        "Break the {tstatus_txt} tickets down by category.",
+        "count {tstatus_txt} tickets, grouped by category",
+    ], "SELECT category, COUNT(*) FROM tickets WHERE status = '{tstatus}' GROUP BY category",
+        lambda C: C.tstatus),
+
     T("dev_count_type_status", "train", [
         "How many {dtypes} are currently {dstatus_txt}?",
         "Count the {dtypes} with status '{dstatus}'.",
@@ -810,6 +906,59 @@ def _run(con, sql, max_rows):
     return "ok"
 
 
+# How people write the same thing: names shortened or lower-cased, everyday words for status values, greetings,
+# no question mark. Each question gets some of these at random (fixed seed), so the model learns the meaning,
+# not one spelling.
+ALIASES = {
+    "Warehouse & Logistics": ["warehouse & logistics", "the warehouse", "logistics", "Warehouse and Logistics"],
+    "Customer Support": ["customer support", "support", "the support team"],
+    "Store Operations": ["store operations", "store ops", "the stores"],
+    "Human Resources": ["HR", "human resources"],
+    "Engineering": ["engineering", "the engineering team"],
+    "Marketing": ["marketing"], "Design": ["design", "the design team"], "Finance": ["finance"],
+    "Product": ["the product team"], "Procurement": ["procurement", "purchasing"], "Legal": ["legal"],
+    "Sales": ["sales", "the sales team"], "IT": ["the IT team"],
+    "Microsoft 365": ["M365", "Office 365"], "Power BI Pro": ["Power BI"], "Zoom Workplace": ["Zoom"],
+    "Salesforce Sales Cloud": ["Salesforce", "Sales Cloud"], "Tableau Creator": ["Tableau"],
+    "Zendesk Suite": ["Zendesk"], "Adobe Creative Cloud": ["Creative Cloud", "Adobe CC"],
+    "Adobe Acrobat Pro": ["Acrobat"], "GitHub Enterprise": ["GitHub"], "JetBrains All Products": ["JetBrains"],
+    "Jira Software": ["Jira"], "Workday HCM": ["Workday"], "DocuSign eSignature": ["DocuSign"],
+    "1Password Business": ["1Password"], "ServiceNow ITSM": ["ServiceNow"], "Manhattan WMS": ["Manhattan"],
+    "Slack Business+": ["Slack"],
+    "in repair": ["being repaired", "being fixed", "out for repair", "in the repair shop"],
+    "spare": ["unused", "sitting spare", "in storage"],
+    "in use": ["in use", "deployed", "being used"],
+    "retired": ["decommissioned", "retired", "taken out of service"],
+    "in progress": ["being worked on", "in progress"],
+    "open": ["open", "new and untouched"],
+    "resolved": ["resolved", "solved"],
+    "current employees": ["active employees", "current staff", "people still employed", "active staff"],
+    "former employees": ["ex-employees", "people who left", "former staff", "leavers"],
+    "laptops": ["notebooks", "laptop computers"], "phones": ["mobile phones", "cell phones", "smartphones"],
+    "monitors": ["screens", "displays"], "desktops": ["desktop PCs", "desktop computers"],
+    "tablets": ["tablet devices", "iPads and tablets"],
+}
+OPENERS = ["Can you tell me ", "Quick question: ", "I need to know ", "Please find out ", "Hey, ", "Do you know "]
+
+
+def vary_wording(question: str, slot: dict, rng: random.Random) -> str:
+    """`question` with some of its slot values written as people type them (ALIASES), sometimes in lower case,
+    without the final question mark, or after an opener."""
+    for value in sorted({v for k, v in slot.items() if k not in ("cond", "agg")}, key=len, reverse=True):
+        if value in ALIASES and value in question and rng.random() < 0.5:
+            question = question.replace(value, rng.choice(ALIASES[value]), 1)
+    roll = rng.random()
+    if roll < 0.15:
+        first = question.split()[0]
+        question = rng.choice(OPENERS) + (first[0].lower() + first[1:] if first[1:].islower() else first) \
+            + question[len(first):]
+    elif roll < 0.35:
+        question = question.lower()
+    if rng.random() < 0.3:
+        question = question.rstrip("?.")
+    return question
+
+
 def generate(con, rng):
     C = Ctx(con)
     pairs, seen = [], set()
@@ -829,7 +978,7 @@ def generate(con, rng):
                 if status is None or (status == "zero" and zeros >= 1):
                     continue
                 phrasing = (used + rnd) % len(t.questions)
-                q = t.questions[phrasing].format(**slot)
+                q = vary_wording(t.questions[phrasing].format(**slot), slot, rng)
                 if _norm(q) in seen:
                     continue
                 used += 1
@@ -854,7 +1003,11 @@ def held_out_phrasing(t) -> int:
 def assign_splits(pairs):
     """Final split and test part of every pair (see the module docstring)."""
     held = {t.id: held_out_phrasing(t) for t in TEMPLATES if t.split == "train"}
+    core = {t.id for t in TEMPLATES if t.split == "core"}
     for p in pairs:
+        if p["split"] == "core":  # few slot values: every phrasing trains; the independent set tests them
+            p["split"] = "train"
+            continue
         if p["split"] == "train" and p["phrasing"] == held[p["template"]]:
             p["split"], p["part"] = "test", "new_wording"
         elif p["split"] == "test":
@@ -862,7 +1015,29 @@ def assign_splits(pairs):
     # A slot reused with another phrasing can give a train pair the same query as a held-out one: drop it from
     # train, so no test answer appears in training word for word.
     test_sql = {p["sql"] for p in pairs if p["split"] == "test"}
-    return [p for p in pairs if not (p["split"] == "train" and p["sql"] in test_sql)]
+    return [p for p in pairs if not (p["split"] == "train" and p["sql"] in test_sql and p["template"] not in core)]
+
+
+DECONTAMINATE = 0.85  # difflib ratio from which a generated question counts as a copy of an independent one
+
+
+def decontaminate(pairs):
+    """Drop generated pairs whose question nearly copies a question of the independent evaluation set
+    (independent.jsonl, written from the schema alone): that set must measure questions nobody templated. Only
+    its questions are read, to exclude them; nothing here is generated from it."""
+    path = os.path.join(HERE, "independent.jsonl")
+    if not os.path.exists(path):
+        return pairs
+    with open(path, encoding="utf-8") as f:
+        held = [json.loads(line)["question"].lower() for line in f if line.strip()]
+
+    def copies(question):
+        q = question.lower()
+        return any(difflib.SequenceMatcher(None, q, h).ratio() >= DECONTAMINATE for h in held)
+
+    kept = [p for p in pairs if not copies(p["question"])]
+    print(f"dropped {len(pairs) - len(kept)} pairs that nearly copy an independent question", file=sys.stderr)
+    return kept
 
 
 def to_record(p):
@@ -880,7 +1055,7 @@ def main(out_dir=HERE) -> int:
     build_db.build_database(db_path)
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        pairs = assign_splits(generate(con, random.Random(SEED)))
+        pairs = assign_splits(decontaminate(generate(con, random.Random(SEED))))
     finally:
         con.close()
     counts = {}
