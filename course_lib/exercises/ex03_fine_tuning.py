@@ -322,7 +322,6 @@ class CatchWrongAnswers(Question):
     solution_code = """
     import re
 
-
     from course_lib.finetune import EVERYDAY_WORDS
 
 
