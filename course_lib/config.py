@@ -50,6 +50,7 @@ class Settings:
     request_timeout_s: float = 60.0  # seconds before a provider call gives up
     max_concurrency: int = 4  # COURSE_MAX_CONCURRENCY: hosted requests in flight at once during an evaluation
     max_retries: int = 5  # COURSE_MAX_RETRIES: retries of a hosted call on 429 and 5xx (honouring Retry-After)
+    hosted_fine_tune: bool = False  # COURSE_HOSTED_FINE_TUNE=1: lesson 03 starts a real (paid) hosted fine-tuning job
     env_file: str = ""  # the .env file that was read, if any
 
     def __repr__(self) -> str:  # keys never appear, even in a traceback or a notebook output
@@ -121,6 +122,7 @@ def load_settings(env: dict[str, str] | None = None, env_file: str | Path | None
 
     max_concurrency = whole_number("COURSE_MAX_CONCURRENCY", "4", 1, 64)
     max_retries = whole_number("COURSE_MAX_RETRIES", "5", 0, 20)
+    hosted_fine_tune = whole_number("COURSE_HOSTED_FINE_TUNE", "0", 0, 1) == 1
     if provider == "local":
         chat_model = get("COURSE_MODEL", LOCAL_CHAT_MODEL)
         embedding_model = get("COURSE_EMBEDDING_MODEL", LOCAL_EMBEDDING_MODEL)
@@ -146,6 +148,7 @@ def load_settings(env: dict[str, str] | None = None, env_file: str | Path | None
         request_timeout_s=timeout_s,
         max_concurrency=max_concurrency,
         max_retries=max_retries,
+        hosted_fine_tune=hosted_fine_tune,
         env_file=str(path) if path else "",
     )
 
