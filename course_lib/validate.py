@@ -176,6 +176,10 @@ def estimate_cost(lessons: list[str] | None = None, folders: tuple[str, ...] = F
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
+    if not USAGE_FILE.exists():
+        say(f"FAIL  no measured token counts yet ({USAGE_FILE.name}); run `python -m course_lib "
+            "validate --record-usage` once on the local provider, then estimate again.")
+        return 1
     settings = load_settings()
     prices, usage = load_prices(), json.loads(USAGE_FILE.read_text())
     model = settings.chat_model if settings.chat_model in prices["models"] else "gpt-4o-mini"

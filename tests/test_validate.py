@@ -138,6 +138,9 @@ def test_recorded_usage_prices_the_course_without_running_it(client, tmp_path, m
     assert counts == {"requests": 2, "prompt_tokens": sum(r.usage.prompt_tokens for r in replies),
                       "completion_tokens": sum(r.usage.completion_tokens for r in replies)}
     monkeypatch.setattr(validate, "USAGE_FILE", tmp_path / "course_usage.json")
+    missing = io.StringIO()
+    assert validate.estimate_cost(["00"], out=missing) == 1  # nothing measured yet: one line saying how
+    assert missing.getvalue().startswith("FAIL") and "--record-usage" in missing.getvalue()
     validate.write_usage({"exercises/00_setup.ipynb": counts})
     for name, value in {"COURSE_PROVIDER": "openai", "OPENAI_API_KEY": "sk-test", "COURSE_MODEL": "gpt-4o"}.items():
         monkeypatch.setenv(name, value)
