@@ -394,8 +394,8 @@ def ungrounded_values(example: dict) -> list[str]:
 
     Skipped: strftime formats ('%Y') and short numeric codes ('0' for Sunday). A date counts as mentioned when its
     year is; other values when one of their words starts a word of the question ('laptop' in "laptops",
-    'Customer Support' in "support"), or, for the database's status values, when a word people use for it does
-    ('repair' in "being fixed").
+    'Customer Support' in "support") or one of the words people use for it does (EVERYDAY_WORDS: 'repair' in
+    "being fixed").
     """
     words = _normal_text(question_of(example).replace("_", " ")).split()
     missing = []
