@@ -98,9 +98,18 @@ def load_documents(folder: str | Path | None = None) -> list[Document]:
     return sorted((parse_document(p) for p in paths), key=lambda d: d.doc_id)
 
 
-def load_questions() -> list[dict]:
-    """The 106 evaluation questions: question, reference answer, passages, type, plan, year."""
-    return read_jsonl(BENEFITS / "questions.jsonl")
+QUESTION_SETS = {"course": "questions.jsonl", "independent": "independent.jsonl"}
+
+
+def load_questions(which: str = "course") -> list[dict]:
+    """Evaluation questions: question, reference answer, passages, type, plan, year.
+
+    "course": the 106 questions written with the documents (single, paraphrase, multi, year, unanswerable);
+    "independent": 50 questions worded as employees word them, written by someone who saw only the documents
+    (see data/benefits/independent_README.md); used to check that retrieval holds beyond the course's questions."""
+    if which not in QUESTION_SETS:
+        raise ValueError(f"load_questions({which!r}): choose one of {', '.join(QUESTION_SETS)}.")
+    return read_jsonl(BENEFITS / QUESTION_SETS[which])
 
 
 def plain_heading(line: str) -> str:

@@ -1,4 +1,5 @@
-"""Retrievers over chunks: dense (FAISS), keyword (BM25), hybrid (reciprocal rank fusion), Qdrant. Taught in 02_rag.
+"""Retrievers over chunks: dense (FAISS), keyword (BM25), hybrid (reciprocal rank fusion), compound questions
+part by part, Qdrant. Taught in 02_rag.
 
 Every retriever has the same interface, so the RAG answerer, the metrics and the explorer widget work with any:
 
@@ -245,6 +246,50 @@ class HybridRetriever(RankingRetriever):
         return reciprocal_rank_fusion(lists, self.rrf_k)
 
 
+QUESTION_WORDS = ("what", "when", "how", "which", "who", "where", "why", "can", "could", "do", "does", "is", "are",
+                  "will", "would", "should")
+SECOND_QUESTION = re.compile(r",? and (?=(?:" + "|".join(QUESTION_WORDS) + r")\b)", re.IGNORECASE)
+
+
+def split_question(question: str) -> list[str]:
+    """The parts of a compound question, each with the sentences that give its context; [] for a simple one.
+
+    "I'm on the PPO. When does coverage stop, and how long do I have to decide on COBRA?" ->
+    ["I'm on the PPO. When does coverage stop", "I'm on the PPO. how long do I have to decide on COBRA?"]
+    A part is a sentence ending in "?", or a piece of one after ", and what/when/how/can ...".
+    """
+    sentences = [s.strip() for s in re.split(r"(?<=[?.!])\s+", question.strip()) if s.strip()]
+    asks = [s for s in sentences if s.endswith("?")] or sentences[-1:]
+    context = " ".join(s for s in sentences if s not in asks)
+    parts = [piece.strip(" ,") for ask in asks for piece in SECOND_QUESTION.split(ask) if piece.strip(" ,")]
+    return [f"{context} {part}".strip() for part in parts] if len(parts) > 1 else []
+
+
+class MultiQuestionRetriever(RankingRetriever):
+    """Searches a compound question whole and part by part (`split_question`), then takes turns: the whole
+    question's best chunk, each part's best, the whole question's second, and so on. A question that asks two
+    things then gets chunks for both into its top k, where one ranking of the whole question favours one part."""
+
+    def __init__(self, inner: RankingRetriever):
+        super().__init__(inner.chunks)
+        self.inner = inner
+        self.name = f"{inner.name}+parts"
+
+    def _ranked(self, query, k, candidates):
+        parts = split_question(query)
+        if not parts:
+            return self.inner._ranked(query, k, candidates)
+        depth = max(30, k)
+        rankings = [self.inner._ranked(q, depth, candidates) for q in (query, *parts)]
+        taken, seen = [], set()
+        for rank in range(depth):
+            for ranking in rankings:
+                if rank < len(ranking) and ranking[rank][0] not in seen:
+                    seen.add(ranking[rank][0])
+                    taken.append((ranking[rank][0], 1.0 / (rank + 1)))
+        return taken
+
+
 class QdrantRetriever(Retriever):
     """The same dense search in Qdrant, a vector database, here in its embedded local mode (no server).
 
@@ -309,11 +354,11 @@ DEFAULT_OVERLAP_WORDS = 30
 
 def default_retriever(chunks: list[Chunk] | None = None, embedder: Embedder | None = None,
                       progress: bool = False) -> FilteredRetriever:
-    """The lesson's default pipeline: 120-word chunks sharing 30 words, dense + BM25 fused by RRF, and the
-    plan-year filter. Pass chunks to use your own."""
+    """The lesson's default pipeline: 120-word chunks sharing 30 words, dense + BM25 fused by RRF, compound
+    questions also searched part by part, and the plan-year filter. Pass chunks to use your own."""
     if chunks is None:
         from .chunking import chunk_fixed, load_documents
 
         chunks = chunk_fixed(load_documents(), DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS)
     dense = DenseRetriever(chunks, embedder, progress=progress)
-    return FilteredRetriever(HybridRetriever(dense, BM25Retriever(chunks)))
+    return FilteredRetriever(MultiQuestionRetriever(HybridRetriever(dense, BM25Retriever(chunks))))
