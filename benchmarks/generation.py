@@ -7,7 +7,8 @@ raw_xllamacpp_tok_s: the same request handed straight to the engine's llama.cpp 
 in the same process, with none of the course's layers, so the two show what the client, the API layer and the chat
 template cost.
 warm_start_s / warm_start_rss_mb: a fresh process, from `import course_lib` to its first answer, and its memory then
-(the chat model loaded, no embeddings: what a lesson-01 kernel holds).
+(the chat model loaded, no embeddings: what a lesson-01 kernel holds); raw_warm_start_s / raw_warm_start_rss_mb: the
+same for llama.cpp alone (import xllamacpp, load the GGUF, one token), the floor the course's start sits on.
 lesson_eval: lesson 03's few-shot SQL baseline (63 chat requests sharing a long beginning, answers cut at the first
 newline, at most 128 tokens) and lesson 01's 8-example sentiment prompt over the 80 test reviews, sent with
 `chat_many` as the lessons send them; seconds and tokens/s, with the engine's slots (LOCAL_SLOTS) and, with
@@ -26,20 +27,39 @@ import time
 NEW_TOKENS = 64  # greedy tokens generated per single-stream measurement
 PROMPT = "Write a short product description for a plant-based kitchen cleaner that is gentle on hands:"
 
-FIRST_ANSWER = """
+PEAK_RSS_MB = """
+def peak_rss_mb():  # this process's own peak (ru_maxrss would include the parent's memory copied before exec)
+    import resource
+    try:
+        return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+    except OSError:  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024)
+"""
+
+FIRST_ANSWER = PEAK_RSS_MB + """
 import time; started = time.perf_counter()
 from course_lib.llm import get_client
 client = get_client()
 client.chat.completions.create(model="gemma-3-270m", messages=[{"role": "user", "content": "Hello"}], max_tokens=1)
-import resource
-print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(time.perf_counter() - started, peak_rss_mb())
+"""
+
+RAW_FIRST_ANSWER = PEAK_RSS_MB + """
+import time; started = time.perf_counter()
+import xllamacpp
+from course_lib.weights import gguf_path
+params = xllamacpp.CommonParams()
+params.model.path, params.n_ctx, params.port, params.verbosity = str(gguf_path()), 2048, 0, -1
+xllamacpp.Server(params).handle_completions({"prompt": "Hello", "max_tokens": 1})
+print(time.perf_counter() - started, peak_rss_mb())
 """
 
 
-def warm_start() -> tuple[float, float]:
-    """Seconds from a fresh interpreter's `import course_lib` to its first answer, and that process's peak RSS (MB)."""
+def warm_start(code: str = FIRST_ANSWER) -> tuple[float, float]:
+    """Seconds from a fresh interpreter's `import course_lib` to its first answer, and that process's peak RSS (MB).
+    With RAW_FIRST_ANSWER: the same for llama.cpp alone (import xllamacpp, load the GGUF, one token)."""
     env = {**os.environ, "COURSE_PROVIDER": "local"}
-    out = subprocess.run([sys.executable, "-c", FIRST_ANSWER], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     seconds, rss = out.stdout.strip().splitlines()[-1].split()
     return round(float(seconds), 2), round(float(rss))
 
@@ -121,6 +141,7 @@ def main() -> None:
     engine.slots = LOCAL_SLOTS
     engine.close()
     result["warm_start_s"], result["warm_start_rss_mb"] = warm_start()
+    result["raw_warm_start_s"], result["raw_warm_start_rss_mb"] = warm_start(RAW_FIRST_ANSWER)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 

@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--adapter", action="append", default=[], metavar="NAME=FOLDER",
                        help="also serve a LoRA adapter (a folder saved by lesson 03) under NAME; repeatable")
     serve.add_argument("--quiet", action="store_true", help="no line per request")
+    serve.add_argument("--slots", type=int, default=None,
+                       help="requests decoded together (default 8: a room's many short requests)")
     sol = commands.add_parser("solutions", help="write solutions/*.ipynb from exercises/*.ipynb and the answers")
     sol.add_argument("--check", action="store_true", help="only report solution notebooks that are out of date")
     val = commands.add_parser("validate", help="run notebooks against the configured provider; report each with "
@@ -45,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return run()
     if args.command == "serve":
+        from .server import ROOM_SLOTS
         from .server import serve as run_server
 
         adapters = dict(item.split("=", 1) for item in args.adapter if "=" in item)
         if len(adapters) != len(args.adapter):
             parser.error("--adapter takes NAME=FOLDER, e.g. --adapter ft:gemma-3-270m:sql=~/.cache/course_lib/...")
-        run_server(args.host, args.port, args.api_key, adapters, args.quiet)
+        if args.slots is not None and not 1 <= args.slots <= 64:
+            parser.error(f"--slots {args.slots}: give a number from 1 to 64 (8 suits a room of about 30 on 2 cores)")
+        run_server(args.host, args.port, args.api_key, adapters, args.quiet, slots=args.slots or ROOM_SLOTS)
         return 0
     if args.command == "solutions":
         from .notebooks import write_solutions

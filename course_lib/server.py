@@ -28,6 +28,9 @@ import httpx2 as httpx  # the HTTP library of openai>=3 (a fork of httpx with th
 from .config import LOCAL_EMBEDDING_MODEL, Settings, load_settings
 from .local import EngineError, LocalEngine, get_engine
 
+ROOM_SLOTS = 8  # requests `serve` decodes together: a room sends many short, different requests at once (30 learners,
+# one 32-token answer each: p95 11.3 s with 8 slots, benchmarks/room_load.py)
+
 OWNER = "course_lib"  # `owned_by` of every model this server lists
 MAX_N = 16  # most answers one request may ask for
 ROLES = ("system", "developer", "user", "assistant")  # message roles the chat template renders
@@ -248,9 +251,10 @@ def make_server(host: str = "127.0.0.1", port: int = 8000, api: LocalAPI | None 
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, api_key: str = "", adapters: dict[str, str] | None = None,
-          quiet: bool = False) -> None:
+          quiet: bool = False, slots: int = ROOM_SLOTS) -> None:
     """Serve the local model (and any adapters, {name: peft folder}) as an OpenAI-compatible API until interrupted."""
     api = LocalAPI()
+    api.engine.slots = slots
     for name, folder in (adapters or {}).items():
         api.engine.register_adapter(name, folder)
     api.engine.server  # noqa: B018 - load the weights now, so the first learner does not wait

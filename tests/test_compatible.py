@@ -53,3 +53,10 @@ def test_server_with_api_key_refuses_others():
         assert "gemma-3-270m" in ids
     finally:
         server.shutdown()
+
+
+def test_serve_refuses_a_slot_count_it_cannot_run():
+    result = subprocess.run([sys.executable, "-m", "course_lib", "serve", "--slots", "0"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--slots 0: give a number from 1 to 64" in result.stderr
