@@ -15,9 +15,13 @@ class FirstChat(Question):
 
     variables = ["first"]
     hints = [
-        "Call `client.chat.completions.create(...)` with `model=MODEL`, `messages=[...]` holding one user message, "
-        "`max_tokens=12` and `temperature=0`.",
-        "The call returns a ChatCompletion object: assign the whole object to `first`, not only its text.",
+        "The course's `client` is an OpenAI client: a chat request is `client.chat.completions.create(...)`, given "
+        "the model's name and a list of messages, each a dict with a role and the content.",
+        "Send the question as the one user message, to the model named in `MODEL`, with at most 12 new tokens "
+        "(`max_tokens`) and `temperature` 0, so the answer is the same every time.",
+        "The call returns a ChatCompletion object: assign the whole object to `first`, not only its text: "
+        "`first = client.chat.completions.create(model=MODEL, max_tokens=12, temperature=0, "
+        "messages=[{\"role\": \"user\", \"content\": ...}])`.",
     ]
     solution_code = """
     first = client.chat.completions.create(
@@ -43,7 +47,8 @@ class CountTokens(Question):
 
     variables = ["n_tokens"]
     hints = [
-        "Every response carries `usage`: `response.usage.prompt_tokens` is the number of tokens the model read.",
+        "Don't count words: ask the model. Every response carries a `usage` record of the tokens it read (the "
+        "prompt) and wrote (the completion).",
         "Send the text as the only user message with `max_tokens=1` (cheap), then read `usage.prompt_tokens`.",
     ]
     solution_code = """
@@ -72,9 +77,12 @@ class AskHelper(Question):
 
     variables = ["ask"]
     hints = [
-        "Inside the function call `client.chat.completions.create(model=MODEL, messages=[...], "
-        "max_tokens=max_tokens, temperature=0)` with the question as the one user message.",
+        "Wrap the request of q1 in a function: the question becomes the one user message, `max_tokens` is passed "
+        "on, and `temperature=0` makes the answer greedy.",
         "Return only the text of the answer, which sits in the first choice's message.",
+        "Inside the function: `response = client.chat.completions.create(model=MODEL, max_tokens=max_tokens, "
+        "temperature=0, messages=[{\"role\": \"user\", \"content\": question}])`, then "
+        "`return response.choices[0].message.content`.",
     ]
     solution_code = """
     def ask(question, max_tokens=20):

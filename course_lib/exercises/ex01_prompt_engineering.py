@@ -5,8 +5,10 @@ Checks judge scores and properties on the configured model (the local default in
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections import Counter
 
 from ..checks import Incorrect, Question, bind, is_placeholder
 from ..datasets import load_products, load_reviews, load_support_messages
@@ -14,8 +16,16 @@ from ..prompting import LABELS, evaluate_prompt, few_shot_prompt, parse_json_obj
 from . import configured_client
 
 TARGET_ACCURACY = 0.80  # q1: accuracy the learner's prompt must reach on the dev split
+COPY_RUN = 6  # q1: a prompt holding 6 consecutive words of a dev or test review holds a copy of it (pool and dev/test
+# reviews share at most 4 in a row, two dev/test reviews at most 5)
+COPY_TRIGRAMS = 0.4  # q1: ...and so does one holding 40% of a review's three-word sequences, a reworded copy (a pool
+# review shares at most 12.5% with any dev or test review)
 ISSUES = ["leak", "missing_item", "late_delivery", "skin_reaction", "refund_request", "question", "praise"]
 JSON_VALID_SHARE = 0.85  # q3: share of dev answers that must be schema-valid (the reference prompt: 28-30 of 30)
+JSON_FIELDS = ("product", "issue", "urgent", "order_number")  # q3: the extracted fields compared with the labels
+JSON_BEAT_FIXED_BY = 1  # q3: field values right beyond the most that one fixed answer gets (46 of 120 on the 30 dev
+# messages), so no constant answer passes; the reference prompt got 54, 54 and 51 on 2026-12-02 (order numbers 21-22
+# of 30 against 13 for always null; issue 4-6, product 3-4 and urgent 22-23 near the fixed answer's 5, 5 and 23)
 SUPPORT_SCHEMA = {  # q3: what every extracted answer must match
     "type": "object",
     "required": ["product", "issue", "urgent", "order_number"],
@@ -58,6 +68,44 @@ def _text_of(messages: list[dict]) -> str:
     return "\n".join(m["content"] for m in messages)
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _without(words: list[str], part: list[str]) -> list[str]:
+    """`words` with every occurrence of the word sequence `part` taken out."""
+    kept, i, n = [], 0, len(part)
+    while i < len(words):
+        if n and words[i:i + n] == part:
+            kept.append("|")  # keep a gap, so the words on either side never join into a new sequence
+            i += n
+        else:
+            kept.append(words[i])
+            i += 1
+    return kept
+
+
+def copied_reviews(prompt_text: str, reviews: list[dict], own_text: str = "") -> list[dict]:
+    """The reviews that `prompt_text` holds a copy of (whole, trimmed or lightly reworded), after taking out the
+    review the prompt classifies (`own_text`): 6 words in a row of a review, or 40% of its three-word sequences."""
+    words = _without(_words(prompt_text), _words(own_text))
+    runs, trigrams = _grams(words, COPY_RUN), _grams(words, 3)
+    found = []
+    for review in reviews:
+        own = _words(review["text"])
+        if own == _words(own_text):
+            continue
+        shared = _grams(own, 3) & trigrams
+        if _grams(own, min(COPY_RUN, len(own))) & runs or (
+                len(shared) >= 3 and len(shared) >= COPY_TRIGRAMS * len(_grams(own, 3))):
+            found.append(review)
+    return found
+
+
 class FewShotAccuracy(Question):
     """Write a few-shot prompt that reaches 80% accuracy on the dev split"""
 
@@ -84,20 +132,32 @@ class FewShotAccuracy(Question):
         if not callable(my_prompt):
             raise Incorrect("`my_prompt` should be a function from a review (a dict) to a list of chat messages.")
         dev = load_reviews("dev")
-        sample = self.call(my_prompt, dev[0])
+        unseen = [{k: v for k, v in r.items() if k != "label"} for r in dev]  # the label never reaches the prompt
+        sample = self.call(my_prompt, unseen[0])
         if not _is_messages(sample):
             raise Incorrect(f"my_prompt(review) returned a {type(sample).__name__}; return a list of chat messages "
                             "such as few_shot_prompt gives.")
         if dev[0]["text"] not in sample[-1]["content"]:
             raise Incorrect("The last message must contain the review it classifies (review['text']).")
-        others = _text_of(sample[:-1])
-        leaked = [r for r in dev if r["text"] in others]
-        if leaked:
-            raise Incorrect(f"Your examples include {len(leaked)} review(s) of the dev split, the set this check "
-                            "scores on: a score on reviews the prompt has already answered proves nothing. Take "
-                            "examples from `pool` only.")
+        prompts = {r["id"]: self.call(my_prompt, r) for r in unseen}
+        odd = [r for r in dev
+               if not _is_messages(prompts[r["id"]]) or r["text"] not in prompts[r["id"]][-1]["content"]]
+        if odd:
+            raise Incorrect(f"For {len(odd)} review(s) my_prompt did not return chat messages whose last one holds "
+                            f"the review's text (e.g. review {odd[0]['id']}); build every prompt the same way.")
+        held_out = {"dev": dev, "test": load_reviews("test")}
+        for split, reviews in held_out.items():  # every prompt, every message: examples may sit anywhere
+            copies = {c["id"]: c for r in dev
+                      for c in copied_reviews(_text_of(prompts[r["id"]]), reviews, own_text=r["text"])}
+            if copies:
+                first = next(iter(copies.values()))
+                why = ("the set this check scores on: a score on reviews the prompt has already answered proves "
+                       "nothing" if split == "dev" else "which the lesson keeps unseen for its final score")
+                raise Incorrect(f"Your prompts hold {len(copies)} review(s) of the {split} split, whole or in part "
+                                f"(e.g. {first['text'][:60]!r}…), {why}. Take examples from `pool` only.")
         client, model = configured_client()
-        result = evaluate_prompt(client, model, "your prompt", my_prompt, dev, progress=False)
+        result = evaluate_prompt(client, model, "your prompt", lambda item: prompts[item["id"]], dev,
+                                 progress=False)
         if result.accuracy < TARGET_ACCURACY:
             raise Incorrect(f"Your prompt scores {result.accuracy:.0%} on the {len(dev)} dev reviews "
                             f"({result.valid_rate:.0%} of answers were a label); the target is {TARGET_ACCURACY:.0%}.")
@@ -136,13 +196,16 @@ class ParseSentiment(Question):
 
 
 class JsonEveryTime(Question):
-    """Write an extraction prompt whose answer is schema-valid JSON on at least 85% of the dev messages"""
+    """Write an extraction prompt whose answers are schema-valid JSON on 85% of dev and beat one fixed answer"""
 
     variables = ["json_prompt"]
     hints = [
         "A base model copies the shape of examples: show two or three messages as user turns, each answered by an "
         "assistant turn holding the JSON object, then the new message as the last user turn.",
         "Answer on one line: the check stops each answer at the first newline.",
+        "Valid is not correct: the check also counts the field values your answers get right, and they must beat "
+        "any one fixed answer. Take examples whose values differ (an order number or none, different issues), so "
+        "the model sees that the values come from the message, not from the examples.",
         "Use `json.dumps(example['expected'])` for the examples, so they are valid JSON themselves.",
         "List the allowed values in the prompt (the products from `load_products()` and the issue names): a model "
         "that has to guess a value invents one, and the schema rejects it.",
@@ -165,30 +228,51 @@ class JsonEveryTime(Question):
         return turns + [{"role": "user", "content": message["text"]}]
     """
 
+    @staticmethod
+    def scored_messages() -> list[dict]:
+        """The support messages the check scores on: the dev split."""
+        return load_support_messages("dev")
+
     def verify(self, json_prompt):
         if not callable(json_prompt):
             raise Incorrect("`json_prompt` should be a function from a support message (a dict) to chat messages.")
         from ..llm import chat_many
 
-        dev = load_support_messages("dev")
-        prompts = [self.call(json_prompt, m) for m in dev]
+        dev = self.scored_messages()
+        unseen = [{k: v for k, v in m.items() if k != "expected"} for m in dev]  # the answer never reaches the prompt
+        prompts = [self.call(json_prompt, m) for m in unseen]
         if not all(_is_messages(p) and m["text"] in p[-1]["content"] for p, m in zip(prompts, dev, strict=True)):
             raise Incorrect("Each prompt must be a list of chat messages whose last one contains the message's text.")
         client, model = configured_client()
         answers = chat_many(client, model, prompts, max_tokens=48, stop=["\n"], progress=False)
-        failures = []
+        failures, right = [], Counter()
         for message, answer in zip(dev, answers, strict=True):
             value, problem = parse_json_object(answer.text)
             problem = problem or validate(value, SUPPORT_SCHEMA)
             if problem:
                 failures.append(f"message {message['id']}: {answer.text.strip()[:80]!r} fails the schema: {problem}")
+                continue
+            right.update(f for f in JSON_FIELDS if value[f] == message["expected"][f])
         valid = len(dev) - len(failures)
         if valid < JSON_VALID_SHARE * len(dev):
             raise Incorrect(f"{valid} of {len(dev)} answers are valid (at least {JSON_VALID_SHARE:.0%} needed). "
                             f"For example, {failures[0]}.")
+        total = len(JSON_FIELDS) * len(dev)
+        fixed = sum(Counter(json.dumps(m["expected"][f]) for m in dev).most_common(1)[0][1] for f in JSON_FIELDS)
+        needed = fixed + JSON_BEAT_FIXED_BY
+        fields = ", ".join(f"{f} {right[f]}" for f in JSON_FIELDS)
+        got = sum(right.values())
+        if got < needed:
+            raise Incorrect(f"{valid} of {len(dev)} answers are valid, but valid is not correct: together they get "
+                            f"{got} of {total} field values right ({fields}, of {len(dev)} each). One fixed answer "
+                            f"for every message, the commonest value of each field, would get {fixed}; yours need "
+                            f"at least {needed}. Show examples whose values differ, so the model takes the values "
+                            "from the message rather than copying the examples'.")
         self.praise = (f"{valid} of {len(dev)} answers are valid JSON matching the schema"
-                       + (f"; the model still slipped on {len(failures)}, which is why code validates every answer"
-                          if failures else "") + ".")
+                       + (f" (the model still slipped on {len(failures)}, which is why code validates every answer)"
+                          if failures else "")
+                       + f"; {got} of {total} field values are right ({fields}), against {fixed} for one fixed "
+                         "answer. Valid is not correct: read the field counts to see what the model still gets wrong.")
 
 
 class Delimit(Question):
@@ -196,7 +280,8 @@ class Delimit(Question):
 
     variables = ["delimit"]
     hints = [
-        "Return '<review>\\n' + text + '\\n</review>'.",
+        "Put the opening tag on a line of its own before the text, and the closing tag on a line of its own "
+        "after it.",
         "A review could contain '</review>' itself and 'close' the block early: remove any '<review>' and "
         "'</review>' inside the text first.",
         "Careful: removing '</review>' from '</re</review>view>' leaves a new '</review>'. Repeat until none is left.",

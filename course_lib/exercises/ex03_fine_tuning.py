@@ -118,9 +118,10 @@ class FindLeaks(Question):
     hints = [
         "Compare each training question with every test question after normalising: lower-case, collapse spaces, "
         "drop punctuation.",
-        "Exact matches are not enough: some copies were edited slightly. "
-        "`difflib.SequenceMatcher(None, a, b).ratio()` gives a similarity from 0 to 1; 0.9 and above is a copy.",
-        "`question_of(example)` gives the user's question. Return the positions (indices) of the leaked examples.",
+        "`question_of(example)` gives the user's question. Exact matches are not enough: some copies were edited "
+        "slightly (case, spacing, punctuation, a dropped word), so measure how similar two questions are.",
+        "`difflib.SequenceMatcher(None, a, b).ratio()` gives a similarity from 0 to 1; 0.9 and above is a copy. "
+        "Return the positions (indices) of the leaked examples.",
     ]
     solution_code = """
     import difflib
@@ -169,9 +170,9 @@ class HostedCost(Question):
     variables = ["cost_usd"]
     hints = [
         "Hosted fine-tuning bills training tokens: the tokens of the whole file, once per epoch.",
-        "`token_stats(train)['tokens']` counts the file's tokens (with Gemma's tokenizer: an estimate for another "
-        "model's).",
-        "Multiply by the epochs (3) and the price per 1M training tokens in "
+        "`token_stats` counts the tokens of a list of training examples (with Gemma's tokenizer: an estimate for "
+        "another model's); the price per 1M training tokens is in `load_prices()['fine_tuning']`.",
+        "Take `token_stats(train)['tokens']`, multiply by the epochs (3) and by "
         "`load_prices()['fine_tuning']['gpt-4o-mini']['training_per_1m_tokens']`, then divide by 1,000,000.",
     ]
     solution_code = """
