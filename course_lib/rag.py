@@ -189,16 +189,26 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z][a-z'-]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
 
 
+def yes_or_no(text: str) -> str | None:
+    """"yes" or "no" when the text opens with one ("No, orthodontia is for children" -> "no"), else None."""
+    first = re.match(r"\W*(\w+)", text.lower())
+    return first.group(1) if first and first.group(1) in ("yes", "no") else None
+
+
 def score_answer(answer: str, reference: str) -> float:
     """How well an answer matches a reference answer, from 0 to 1.
 
     - The reference says the documents don't answer: 1 for a refusal, 0 for anything else.
-    - Otherwise a refusal scores 0. When the reference has numbers, the score is the share of them the answer
-      states; without numbers it is the share of the reference's content words the answer uses.
+    - Otherwise a refusal scores 0, and so does an answer that opens with the opposite of the reference's "Yes" or
+      "No". When the reference has numbers, the score is the share of them the answer states; without numbers it
+      is the share of the reference's content words the answer uses.
     """
     if reference.strip() == NO_ANSWER_REFERENCE:
         return 1.0 if is_refusal(answer) else 0.0
     if is_refusal(answer):
+        return 0.0
+    expected, given = yes_or_no(reference), yes_or_no(answer)
+    if expected and given and expected != given:
         return 0.0
     facts = key_facts(reference)
     if facts:

@@ -235,6 +235,11 @@ def test_answer_scoring():
     assert score_answer("Yes, $40.", "The documents do not say.") == 0.0
     assert score_answer("I don't know.", "It is $50.") == 0.0
     assert score_answer("It costs $50 and $20.", "$50 deductible, $150 family.") == 0.5
+    # a yes/no question answered the wrong way round scores 0, however many words it shares with the reference
+    reference = "Yes. Orthodontia for children under 19 is covered at 50%, up to a $1,500 lifetime maximum."
+    assert score_answer("No. Orthodontia for children under 19 is covered at 50%, $1,500 maximum.", reference) == 0
+    assert score_answer("Yes, for children under 19: 50% up to $1,500. [2]", reference) == 1.0
+    assert score_answer("Under 19 it is covered at 50%, up to $1,500.", reference) == 1.0
     assert is_refusal("I don’t know.")
 
 
