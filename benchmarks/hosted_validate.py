@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,31 +28,6 @@ from standin_fixtures import chat_model_on_completions, read_call_log, start_sta
 
 PROVIDER_VARS = ("COURSE_PROVIDER", "COURSE_MODEL", "COURSE_EMBEDDING_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
                  "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION", "AZURE_OPENAI_DEPLOYMENT")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_course_server(env: dict) -> tuple[subprocess.Popen, str]:
-    """`python -m course_lib serve` on a free loopback port; returns once /v1/models answers."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib", "serve", "--port", str(port), "--quiet"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("python -m course_lib serve exited before it answered")
-        try:
-            urllib.request.urlopen(url + "/models", timeout=2).read()
-            return proc, url
-        except OSError:
-            time.sleep(1)
-    proc.kill()
-    raise RuntimeError("python -m course_lib serve did not answer within 300 s")
 
 
 def validate_through(flavor: str, upstream: str, lessons: list[str], env: dict) -> dict:
@@ -82,7 +55,9 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k not in PROVIDER_VARS}
-    server, upstream = start_course_server(env)
+    from course_lib.server import start_serve_process
+
+    server, upstream = start_serve_process(env=env)
     runs = []
     try:
         for flavor in args.flavor or ("openai", "azure"):

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,30 +24,6 @@ QUESTIONS = ["What is a refill pouch?", "How do I clean a cast-iron pan?", "Is t
              "What does an eco-friendly cleaner contain?", "How often should I descale a kettle?"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int) -> subprocess.Popen:
-    """`python -m course_lib serve` on 127.0.0.1:port, returned once it answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib", "serve", "--port", str(port), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="room", max_retries=0, timeout=5)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited early:\n{proc.stdout.read()}")
-        try:
-            client.models.list()
-            return proc
-        except openai.APIConnectionError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the server did not answer within 120 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -59,10 +32,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds one request may take")
     args = parser.parse_args()
 
-    port = free_port()
-    proc = start_server(port)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="room", max_retries=0,
-                           timeout=args.timeout)
+    from course_lib.server import start_serve_process
+
+    proc, base_url = start_serve_process(timeout_s=120)
+    client = openai.OpenAI(base_url=base_url, api_key="room", max_retries=0, timeout=args.timeout)
     latencies: list[float] = []
     tokens: list[int] = []
     errors: list[str] = []

@@ -34,12 +34,6 @@ def parse_variant(text: str) -> dict:
     return fields
 
 
-def accuracy_of(scored, questions: list[dict], part: str) -> str:
-    """ "correct/total" on the questions of one part."""
-    marks = [a["correct"] for a, q in zip(scored.answers, questions, strict=True) if q.get("part", "") == part]
-    return f"{sum(marks)}/{len(marks)}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -71,8 +65,7 @@ def main() -> None:
             scored = evaluate_sql(client, name, questions, lambda item: item["messages"][:-1], name=name,
                                   progress=False)
             run[label] = {"execution_accuracy": round(scored.accuracy, 3), "questions": len(questions),
-                          **{part: accuracy_of(scored, questions, part)
-                             for part in sorted({q.get("part", "") for q in questions})}}
+                          **{part: f"{right}/{total}" for part, (right, total) in scored.by_part(questions).items()}}
         run["eval_s"] = round(time.perf_counter() - started, 1)
         runs.append(run)
         if not args.json:

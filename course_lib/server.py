@@ -269,6 +269,50 @@ def serve(host: str = "127.0.0.1", port: int = 8000, api_key: str = "", adapters
         server.server_close()
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, for a test's or a benchmark's server."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_serve_process(env: dict | None = None, extra_args: tuple[str, ...] = ("--quiet",),
+                        timeout_s: float = 300.0):
+    """`python -m course_lib serve` in a subprocess on a free port of 127.0.0.1, as a room would run it; returns
+    (process, base URL) once /v1/models answers. Used by the tests and the benchmarks that need a real server; stop
+    it with `process.terminate()`. Raises RuntimeError, with the server's last output, if it exits or stays silent."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a pipe nobody reads blocks a chatty server
+    proc = subprocess.Popen([sys.executable, "-m", "course_lib", "serve", "--port", str(port), *extra_args],
+                            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"python -m course_lib serve exited before it answered:\n{log.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url + "/models", timeout=2).read()
+            return proc, url
+        except urllib.error.HTTPError:  # it answers (a 401 when it wants an API key)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"python -m course_lib serve did not answer within {timeout_s:.0f} s")
+
+
 def serve_in_thread(host: str = "127.0.0.1", port: int = 0, api: LocalAPI | None = None,
                     api_key: str = "", quiet: bool = True) -> tuple[ThreadingHTTPServer, str]:
     """Start a server in a background thread; returns it and its base URL (port 0 picks a free port)."""

@@ -199,6 +199,15 @@ class SQLEvaluation:
     def mistakes(self) -> list[dict]:
         return [a for a in self.answers if not a["correct"]]
 
+    def by_part(self, items: list[dict]) -> dict[str, tuple[int, int]]:
+        """(right, total) for each part of `items` (the items this evaluation scored, in the same order), in the
+        order the parts first appear: {"simple": (6, 26), "medium": (0, 25), ...}."""
+        counts: dict[str, tuple[int, int]] = {}
+        for answer, item in zip(self.answers, items, strict=True):
+            right, total = counts.get(item.get("part", ""), (0, 0))
+            counts[item.get("part", "")] = (right + answer["correct"], total + 1)
+        return counts
+
     def by_template(self) -> dict[str, float]:
         """Execution accuracy per template (per query shape)."""
         groups: dict[str, list[bool]] = {}

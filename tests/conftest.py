@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from course_lib.server import free_port, start_serve_process  # noqa: F401 - free_port: tests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_VARS = ("COURSE_PROVIDER", "COURSE_MODEL", "COURSE_EMBEDDING_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
@@ -44,33 +43,10 @@ def engine(client):
     return local_engine(client)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def course_server():
     """`python -m course_lib serve` in a subprocess on 127.0.0.1: a real OpenAI-compatible server."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib", "serve", "--port", str(port)], cwd=ROOT,
-                            env=local_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 300
-    import urllib.request
-
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"course_lib serve exited early:\n{proc.stdout.read()}")
-        try:
-            urllib.request.urlopen(base_url + "/models", timeout=2).read()
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        raise RuntimeError("course_lib serve did not answer within 300 s")
+    proc, base_url = start_serve_process(env=local_env(), extra_args=())
     yield base_url
     proc.terminate()
     try:

@@ -21,7 +21,15 @@ from course_lib.finetune import (
     validate_lines,
     validate_training_file,
 )
-from course_lib.sql import SQLError, execution_match, extract_sql, is_valid_sql, results_match, run_query
+from course_lib.sql import (
+    SQLError,
+    SQLEvaluation,
+    execution_match,
+    extract_sql,
+    is_valid_sql,
+    results_match,
+    run_query,
+)
 
 TRAIN, VALIDATION, TEST = (load_sql_pairs(s) for s in ("train", "validation", "test"))
 INDEPENDENT = load_sql_pairs("independent")
@@ -321,3 +329,12 @@ def test_hosted_fine_tune_uploads_creates_follows_and_returns_the_model(tmp_path
     assert finished.status == "succeeded" and finished.fine_tuned_model == "ft:gpt-4o-mini:org:sql:1"
     assert any("training loss" in line for line in log)
     assert [p for m, p in seen][:3] == ["/v1/files", "/v1/files", "/v1/fine_tuning/jobs"]
+
+
+def test_an_evaluation_counts_right_answers_by_part():
+    items = [{"part": "simple"}, {"part": "hard"}, {"part": "simple"}, {"part": "simple"}]
+    evaluation = SQLEvaluation("x", 0.5, 1.0, 10.0, 5.0, 0.1,
+                               [{"correct": c} for c in (True, False, False, True)])
+    assert evaluation.by_part(items) == {"simple": (2, 3), "hard": (0, 1)}
+    with pytest.raises(ValueError):  # answers and items must be the same list, in order
+        evaluation.by_part(items[:3])
