@@ -6,7 +6,11 @@ Fernleaf Home's staff ask one assistant three kinds of thing:
   of lesson 02;
 - **data** questions about the IT database, answered with few-shot SQL from the base model or with the LoRA
   adapter of lesson 03;
-- **writing** requests for product copy, answered with the one-shot brand prompt of lesson 01.
+- **writing** requests for product copy, answered with the one-shot brand prompt of lesson 01 or with a LoRA
+  adapter trained on descriptions in the brand's voice (lesson 04).
+
+A data question can also get two techniques at once: the training pairs most like it, retrieved by embedding
+(`sql.SimilarExamples`), shown as worked examples to the fine-tuned model.
 
 A router, itself an engineered few-shot prompt, picks the route. Every answer is scored with the metric of its
 lesson: key facts against the reference (policy), execution accuracy (data), the brand rubric (writing).
@@ -28,6 +32,9 @@ REQUESTS = DATA / "assistant" / "requests.jsonl"
 ROUTER_INSTRUCTION = ("Route each request from a Fernleaf Home employee: policy (HR benefits and company rules), "
                       "data (counts, lists and figures from the IT database), or writing (product copy).")
 FT_SQL_MODEL = "ft:gemma-3-270m:sql"  # the name lesson 03 serves its adapter under
+FT_COPY_MODEL = "ft:gemma-3-270m:brand-voice"  # the name lesson 04 serves its brand-voice adapter under
+COPY_INSTRUCTION = "Write a warm, plain product description in the Fernleaf Home brand voice."
+COPY_MAX_TOKENS = 120  # the longest description the guide allows (90 words) is about 120 tokens
 
 
 def load_requests(split: str | None = None, path: str | Path = REQUESTS) -> list[dict]:
@@ -122,15 +129,28 @@ def find_product(request: str, products: list[dict]) -> dict:
     return max(products, key=overlap)
 
 
+def product_turn(product: dict) -> dict:
+    """The user turn that asks for one product's copy: its name and facts (lesson 01's format)."""
+    return {"role": "user", "content": f"Product: {product['name']}\nFacts: {'; '.join(product['facts'])}"}
+
+
 def copy_prompt(product: dict, example_product: dict, guide: dict) -> list[dict]:
     """Lesson 01's one-shot brand prompt as chat messages: the example product's facts (user) answered with the
     guide's example description (assistant), then the product to describe (user)."""
-    def facts(p: dict) -> str:
-        return f"Product: {p['name']}\nFacts: {'; '.join(p['facts'])}"
+    return [product_turn(example_product), {"role": "assistant", "content": guide["example_description"]},
+            product_turn(product)]
 
-    return [{"role": "user", "content": facts(example_product)},
-            {"role": "assistant", "content": guide["example_description"]},
-            {"role": "user", "content": facts(product)}]
+
+def instructed_copy_prompt(product: dict) -> list[dict]:
+    """The bare instruction and the product: lesson 01's zero-shot copy prompt, and what the brand-voice adapter
+    is trained on and asked with."""
+    return [{"role": "system", "content": COPY_INSTRUCTION}, product_turn(product)]
+
+
+def brand_copy_examples(products: list[dict]) -> list[dict]:
+    """Chat fine-tuning examples from products with descriptions (`datasets.load_brand_copy("train")`)."""
+    return [{"messages": [*instructed_copy_prompt(p), {"role": "assistant", "content": p["description"]}]}
+            for p in products]
 
 
 @dataclass
@@ -235,32 +255,38 @@ class _SQLHandler(Handler):
 
 
 class FewShotSQL(_SQLHandler):
-    """Data questions turned into SQL by the base model with the schema and worked examples in the prompt
-    (lesson 03's few-shot baseline)."""
+    """Data questions turned into SQL by the base model with the schema and worked examples in the prompt:
+    lesson 03's fixed few-shot examples, or with `similar` the training pairs most like each question
+    (retrieval and prompt engineering on one request)."""
 
-    name = "few-shot SQL"
-
-    def __init__(self, client, model: str, shots: int = 4):
+    def __init__(self, client, model: str, shots: int = 4, similar=None):
         super().__init__(client, model)
         from .finetune import few_shot_examples, load_sql_pairs
 
-        self.shots = few_shot_examples(load_sql_pairs("train"), shots)
+        self.similar = similar  # a sql.SimilarExamples, or None for the fixed examples
+        self.shots = [] if similar else few_shot_examples(load_sql_pairs("train"), shots)
+        self.name = "retrieved-examples SQL" if similar else "few-shot SQL"
 
     def messages(self, request):
         from .sql import prompt_messages
 
-        return prompt_messages(request, self.shots)
+        return prompt_messages(request, self.similar(request) if self.similar else self.shots)
 
 
 class FineTunedSQL(_SQLHandler):
-    """Data questions turned into SQL by lesson 03's fine-tuned model: the short prompt it was trained on."""
+    """Data questions turned into SQL by lesson 03's fine-tuned model, with the short prompt it was trained on;
+    with `similar`, the training pairs most like each question come first as worked examples (fine-tuning and
+    retrieval on one request)."""
 
-    name = "fine-tuned SQL"
+    def __init__(self, client, model: str, similar=None):
+        super().__init__(client, model)
+        self.similar = similar  # a sql.SimilarExamples, or None
+        self.name = "fine-tuned SQL + retrieved examples" if similar else "fine-tuned SQL"
 
     def messages(self, request):
         from .sql import prompt_messages
 
-        return prompt_messages(request, schema=False)
+        return prompt_messages(request, self.similar(request) if self.similar else (), schema=False)
 
 
 class BrandCopy(Handler):
@@ -277,10 +303,23 @@ class BrandCopy(Handler):
         from .llm import chat_many
 
         products = [find_product(r, self.products) for r in requests]
-        answers = chat_many(self.client, self.model, [copy_prompt(p, self.products[0], self.guide) for p in products],
-                            max_tokens=90, stop=["\n"], desc="brand copy")
+        answers = chat_many(self.client, self.model, [self.messages(p) for p in products],
+                            max_tokens=COPY_MAX_TOKENS, stop=["\n"], desc=self.name)
         return [Reply(r, "writing", a.text.strip(), a.prompt_tokens, a.completion_tokens, a.latency_s,
                       {"product": p["id"]}) for r, a, p in zip(requests, answers, products, strict=True)]
+
+    def messages(self, product: dict) -> list[dict]:
+        return copy_prompt(product, self.products[0], self.guide)
+
+
+class FineTunedCopy(BrandCopy):
+    """Writing requests answered by the brand-voice adapter (lesson 04) with the bare instruction it was trained
+    on: no example description in the prompt."""
+
+    route, name = "writing", "fine-tuned copy"
+
+    def messages(self, product: dict) -> list[dict]:
+        return instructed_copy_prompt(product)
 
 
 class Assistant:

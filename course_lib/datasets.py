@@ -50,6 +50,13 @@ def load_brand_guide() -> dict:
     return json.loads((DATA / "prompting" / "brand_guide.json").read_text(encoding="utf-8"))
 
 
+def load_brand_copy(split: str) -> list[dict]:
+    """Made-up Fernleaf products for teaching the brand voice: 'train' (90, each with a description in the voice)
+    or 'eval' (30 others, facts only, some of kinds the training set never shows). Taught in 04."""
+    _check_split(split, ("train", "eval"), "brand_copy")
+    return json.loads((DATA / "brand_copy" / f"products_{split}.json").read_text(encoding="utf-8"))
+
+
 def load_support_messages(split: str | None = None) -> list[dict]:
     """Support messages with the fields a model should extract from each; split is dev or test. Taught in 01."""
     _check_split(split, ("dev", "test"), "extraction.jsonl")

@@ -179,6 +179,29 @@ def prompt_messages(question: str, examples: list[dict] = (), schema: bool = Tru
     return messages + [{"role": "user", "content": question}]
 
 
+class SimilarExamples:
+    """The training pairs whose questions read most like a new question, found by embedding: retrieval over a
+    training set, so that a prompt can show worked examples of the same kind as the question. Taught in 04.
+
+        similar = SimilarExamples(load_sql_pairs("train"), Embedder(settings), k=2)
+        prompt_messages(question, similar(question), schema=False)
+    """
+
+    def __init__(self, pairs: list[dict], embedder, k: int = 2):
+        self.pairs, self.embedder, self.k = pairs, embedder, k
+        self.vectors = embedder.encode([_question(p) for p in pairs])  # unit rows: cosine = dot product
+
+    def __call__(self, question: str) -> list[dict]:
+        """The k most similar pairs, the most similar last (nearest to the question in the prompt)."""
+        scores = self.vectors @ self.embedder.encode([question])[0]
+        best = sorted(range(len(self.pairs)), key=lambda i: -scores[i])[: self.k]
+        return [self.pairs[i] for i in reversed(best)]
+
+
+def _question(pair: dict) -> str:
+    return next(m["content"] for m in reversed(pair["messages"]) if m["role"] == "user")
+
+
 @dataclass
 class SQLEvaluation:
     """Scores of one model (or prompt) on NL-to-SQL items, and every answer it gave."""

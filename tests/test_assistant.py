@@ -209,3 +209,59 @@ def test_run_configuration_counts_router_tokens_and_scores_each_request():
     assert summary["seconds per request"] == pytest.approx(0.5 / 2 + 1.0)
     assert len(report.scores) == 2 and report.replies[1].route is None
     json.dumps(summary)  # plain numbers, ready for a table
+
+
+def test_retrieved_examples_are_the_nearest_training_pairs_nearest_last(settings):
+    from course_lib.embeddings import Embedder
+    from course_lib.finetune import load_sql_pairs, question_of
+    from course_lib.sql import SimilarExamples
+
+    train = load_sql_pairs("train")
+    similar = SimilarExamples(train[:200], Embedder(settings), k=3)
+    for pair in train[:5]:
+        found = similar(question_of(pair))
+        assert len(found) == 3 and found[-1] is pair, "a training question finds itself, next to the question"
+    unrelated = similar("What is the capital of France?")
+    assert len(unrelated) == 3, "retrieval always returns k examples, near or not"
+
+
+def test_handlers_with_retrieved_examples_put_them_before_the_question():
+    from course_lib.assistant import FineTunedCopy, brand_copy_examples, instructed_copy_prompt
+    from course_lib.datasets import load_brand_copy
+    from course_lib.finetune import load_sql_pairs
+
+    pairs = load_sql_pairs("train")[:2]
+    client = FakeChat(lambda messages, model: "SELECT COUNT(*) FROM devices")
+    for handler in (FewShotSQL(client, "base", similar=lambda q: pairs),
+                    FineTunedSQL(client, "ft:sql", similar=lambda q: pairs)):
+        handler.answer_many(["How many devices?"])
+    (base_request, tuned_request) = client.requests
+    shown = [pairs[0]["messages"][1], pairs[0]["messages"][2], pairs[1]["messages"][1], pairs[1]["messages"][2]]
+    assert base_request["messages"][1:] == [*shown, {"role": "user", "content": "How many devices?"}]
+    assert tuned_request["messages"][1:] == base_request["messages"][1:]
+    from course_lib.sql import SYSTEM_PROMPT, schema_description
+
+    assert base_request["messages"][0]["content"] == f"{SYSTEM_PROMPT}\n\n{schema_description()}"
+    assert tuned_request["messages"][0]["content"] == SYSTEM_PROMPT, "the adapter gets no schema"
+
+    client = FakeChat(lambda messages, model: "A calm spray for glass.")
+    product = load_products()[2]
+    reply = FineTunedCopy(client, "ft:copy").answer_many([f"Write copy for the {product['name']}."])[0]
+    assert reply.extra["product"] == product["id"]
+    assert client.requests[0]["messages"] == instructed_copy_prompt(product), "the adapter gets the bare prompt"
+    example = brand_copy_examples(load_brand_copy("train")[:1])[0]["messages"]
+    assert [m["role"] for m in example] == ["system", "user", "assistant"] and example[:2] == \
+        instructed_copy_prompt(load_brand_copy("train")[0]), "trained on the prompt it is asked with"
+
+
+def test_brand_copy_data_follows_the_guide_and_keeps_evaluation_products_apart():
+    from course_lib.datasets import load_brand_copy
+    from course_lib.prompting import rubric_check
+
+    guide, train, evaluation = load_brand_guide(), load_brand_copy("train"), load_brand_copy("eval")
+    assert all(rubric_check(p["description"], p, guide)["score"] == 1.0 for p in train)
+    assert not any("description" in p for p in evaluation)
+    names = [p["name"] for p in train + evaluation + load_products()]
+    assert len(names) == len(set(names)), "no product is in two sets"
+    with pytest.raises(DataError, match="brand_copy has no split 'test'"):
+        load_brand_copy("test")
