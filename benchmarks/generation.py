@@ -50,6 +50,7 @@ import xllamacpp
 from course_lib.weights import gguf_path
 params = xllamacpp.CommonParams()
 params.model.path, params.n_ctx, params.port, params.verbosity = str(gguf_path()), 2048, 0, -1
+params.fit_params = params.warmup = False  # as the course starts it: no second load to fit memory, no warm-up
 xllamacpp.Server(params).handle_completions({"prompt": "Hello", "max_tokens": 1})
 print(time.perf_counter() - started, peak_rss_mb())
 """

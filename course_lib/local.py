@@ -136,6 +136,7 @@ class LocalEngine:
         params.n_parallel = self.slots
         params.n_ctx = CONTEXT_TOKENS
         params.fit_params = False  # fitting to device memory loads the model twice (1 s); a CPU needs none
+        params.warmup = False  # an empty decode at start (0.1 s); the first request warms the same caches
         params.kv_unified = True  # one cache for all slots: any one request may use the whole context
         params.swa_full = True  # keep the sliding-window layers' full cache, or prompt caching is skipped
         # Flash attention tiles its sums by the batch's shape: a prompt computed afresh and the same prompt found in
