@@ -359,12 +359,14 @@ def _reference(item: dict) -> str:
 
 def score_reply(item: dict, reply: Reply) -> float:
     """0..1 by the request's true route: policy by key facts of the reference answer (lesson 02), data by execution
-    accuracy (lesson 03), writing by the brand rubric (lesson 01). A request sent down the wrong route is scored
-    the same way, so routing mistakes cost quality."""
+    accuracy (lesson 03), writing by the brand rubric (lesson 01). A request sent down the wrong route, or down
+    none, scores 0: the rubric alone would give any text without banned words 0.4, a SQL query included."""
     from .prompting import rubric_check
     from .rag import score_answer
     from .sql import execution_match
 
+    if reply.route != item["route"]:
+        return 0.0
     if item["route"] == "policy":
         return score_answer(reply.text, _reference(item))
     if item["route"] == "data":

@@ -45,7 +45,7 @@ def test_splits_are_balanced_and_share_no_request():
     assert len(texts) == len(set(texts))
     for rows in splits.values():
         assert {r["route"] for r in rows} == set(ROUTES)
-    assert len(splits["eval"]) == 32 and len(splits["dev"]) == 46
+    assert len(splits["eval"]) == 31 and len(splits["dev"]) == 47
 
 
 def test_every_data_request_has_a_gold_query_that_runs_and_every_source_exists():
@@ -197,6 +197,14 @@ def test_scores_follow_each_lessons_metric():
     good = example or (f"{product['name']}: " + ". ".join(product["facts"][:3]) + ". " + "Made with care. " * 6)
     assert score_reply(writing, Reply(writing["request"], "writing", good)) > \
         score_reply(writing, Reply(writing["request"], "writing", "Buy now!"))
+    # Sent down another route (or none), a writing request scores 0: the rubric alone gives any text 0.4.
+    assert score_reply(writing, Reply(writing["request"], "data", "SELECT name FROM devices")) == 0.0
+    assert score_reply(writing, Reply(writing["request"], None, "Sorry, I could not tell what you need.")) == 0.0
+
+
+def test_the_brand_prompts_example_product_is_not_evaluated():
+    example_product = load_products()[0]["id"]  # its description is the one-shot prompt's example
+    assert all(i["source"] != f"products:{example_product}" for i in load_requests("eval"))
 
 
 def test_run_configuration_counts_router_tokens_and_scores_each_request():

@@ -6,10 +6,11 @@ Deterministic (seeded). Policy requests are questions from ../benefits/questions
 benefits documents); data requests are questions from ../itdb (the fine-tuning lesson's IT database); writing
 requests come from writing_requests.json. Splits:
 
-- `eval`: the mixed evaluation set the lesson scores every configuration on (12 policy, 12 data, 8 writing).
+- `eval`: the mixed evaluation set the lesson scores every configuration on (12 policy, 12 data, 7 writing).
   Policy: direct questions (the `single` and `year` types: one fact, or one plan year). Data: test-split
-  questions asked in new words (one per query template).
-- `dev`: requests for measuring a router (15 policy, 15 data, 16 writing). Data items come from the validation
+  questions asked in new words (one per query template). Writing: every product but the brand guide's example
+  product, whose description the one-shot prompt shows (lesson 01 scores the same products).
+- `dev`: requests for measuring a router (15 policy, 15 data, 17 writing). Data items come from the validation
   split, so no fine-tuning test question is used to tune a router.
 - `examples`: requests a router prompt may use as worked examples (8 policy, 8 data, 8 writing).
 
@@ -61,8 +62,10 @@ def build() -> list[dict]:
         part = "test" if split == "eval" else "validation"
         rows.append({"request": item["messages"][1]["content"], "route": "data", "split": split,
                      "source": f"itdb:{part}", "sql": item["messages"][2]["content"]})
+    example_product = json.loads((DATA / "prompting" / "products.json").read_text(encoding="utf-8"))[0]["id"]
     for product, phrasings in sorted(writing.items()):
-        for phrasing, split in zip(phrasings, ("eval", "dev", "dev", "examples"), strict=True):
+        splits = ("dev" if product == example_product else "eval", "dev", "dev", "examples")
+        for phrasing, split in zip(phrasings, splits, strict=True):
             rows.append({"request": phrasing, "route": "writing", "split": split, "source": f"products:{product}"})
     texts = [r["request"] for r in rows]
     assert len(set(texts)) == len(texts), "a request appears twice"
