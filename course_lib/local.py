@@ -27,10 +27,11 @@ from pathlib import Path
 from .config import LOCAL_CHAT_MODEL, Settings
 from .weights import LocalModelError, gguf_path
 
-LOCAL_SLOTS = 4  # requests decoded together in a notebook. Each slot computes a shared prompt beginning once, so
-# fewer slots suit the lessons' evaluations (one long beginning, short endings): on 2 cores 4 slots answered lesson
-# 03's few-shot SQL in 84 s and lesson 01's sentiment set in 18 s, 8 slots in 104 s and 25 s (2026-12-02,
-# `python benchmarks/generation.py --json --slots 4`). A room's server uses more (server.ROOM_SLOTS).
+LOCAL_SLOTS = 4  # requests decoded together in a notebook. Each slot computes a shared prompt beginning once, and on
+# 2 cores a bigger batch buys little, so fewer slots would suit the lessons' evaluations (one long beginning, short
+# endings): lesson 03's few-shot SQL took 57.4 / 58.1 / 63.6 s and lesson 01's sentiment set 10.1 / 11.4 / 13.4 s
+# with 1 / 2 / 4 slots, one process (2026-12-03, AVX-512). But llama.cpp answers a request for `n` answers only with
+# n <= slots (lesson 00 asks for 3), so a notebook keeps 4. A room's server uses more (server.ROOM_SLOTS).
 CONTEXT_TOKENS = 16384  # KV cache shared by all slots: the most tokens (prompt + answer) one request may use
 DEFAULT_MAX_TOKENS = 256  # answer length when a request gives none (a base model rarely stops early)
 PROMPT_CACHE_MIB = 0  # no host-memory cache of evicted prompts: llama.cpp's (8 GiB by default) can hand one adapter's

@@ -115,6 +115,11 @@ class LocalAPI:
             raise APIError(400, "Every request needs a 'model'.", param="model")
         if name not in self.engine.model_names():
             raise self._unknown_model(name)
+        n = request.get("n")
+        if isinstance(n, int) and not isinstance(n, bool) and self.engine.slots < n <= MAX_N:
+            raise APIError(400, f"'n' may be at most {self.engine.slots} here; got {n}. The local engine decodes the "
+                                f"answers of one request together, one per slot, and has {self.engine.slots} slots: "
+                                "send the request again for more answers.", param="n")
         limits = {"temperature": (0, 2), "top_p": (0, 1), "n": (1, MAX_N)}
         for param, (low, high) in limits.items():
             value = request.get(param)

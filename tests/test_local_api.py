@@ -98,6 +98,14 @@ def test_bad_parameters_are_bad_requests(client, kwargs, fragment):
         client.chat.completions.create(model=MODEL, messages=CONVERSATIONS[0], **{"max_tokens": 2, **kwargs})
 
 
+def test_more_answers_than_slots_is_a_clear_bad_request(client):
+    from course_lib.llm import local_engine
+
+    slots = local_engine(client).slots  # llama.cpp decodes one request's answers together, one per slot
+    with pytest.raises(openai.BadRequestError, match=f"'n' may be at most {slots} here; got {slots + 1}"):
+        client.chat.completions.create(model=MODEL, messages=CONVERSATIONS[0], max_tokens=2, n=slots + 1)
+
+
 def test_malformed_messages_are_a_bad_request(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user"}], max_tokens=2)
