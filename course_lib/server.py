@@ -115,17 +115,15 @@ class LocalAPI:
             raise APIError(400, "Every request needs a 'model'.", param="model")
         if name not in self.engine.model_names():
             raise self._unknown_model(name)
-        n = request.get("n")
-        if isinstance(n, int) and not isinstance(n, bool) and self.engine.slots < n <= MAX_N:
-            raise APIError(400, f"'n' may be at most {self.engine.slots} here; got {n}. The local engine decodes the "
-                                f"answers of one request together, one per slot, and has {self.engine.slots} slots: "
-                                "send the request again for more answers.", param="n")
-        limits = {"temperature": (0, 2), "top_p": (0, 1), "n": (1, MAX_N)}
+        # llama.cpp decodes the n answers of one request together, one per slot, so n is capped by the slots too.
+        limits = {"temperature": (0, 2), "top_p": (0, 1), "n": (1, min(MAX_N, self.engine.slots))}
         for param, (low, high) in limits.items():
             value = request.get(param)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not low <= value <= high):
-                raise APIError(400, f"'{param}' must be a number from {low} to {high}; got {value!r}.", param=param)
+                hint = " (one answer per slot of this server; send the request again for more)" if param == "n" else ""
+                raise APIError(400, f"'{param}' must be a number from {low} to {high}{hint}; got {value!r}.",
+                               param=param)
         max_tokens = request.get("max_completion_tokens", request.get("max_tokens"))
         if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
                                        or max_tokens < 1):

@@ -102,7 +102,7 @@ def test_more_answers_than_slots_is_a_clear_bad_request(client):
     from course_lib.llm import local_engine
 
     slots = local_engine(client).slots  # llama.cpp decodes one request's answers together, one per slot
-    with pytest.raises(openai.BadRequestError, match=f"'n' may be at most {slots} here; got {slots + 1}"):
+    with pytest.raises(openai.BadRequestError, match=f"'n' must be a number from 1 to {slots} .one answer per slot"):
         client.chat.completions.create(model=MODEL, messages=CONVERSATIONS[0], max_tokens=2, n=slots + 1)
 
 
