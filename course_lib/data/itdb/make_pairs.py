@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 
@@ -29,6 +30,7 @@ sys.path.insert(0, HERE)
 import build_db  # noqa: E402
 
 SEED = 7
+COMPOSED_PREFIX = "compose_"  # template ids of compose.py's pairs (they use this module's helpers, so it imports us)
 PAIRS_PER_TEMPLATE = {"core": 12, "train": 20, "validation": 10, "test": 4}  # "test" templates: one pair per phrasing
 SYSTEM_PROMPT = ("You translate questions about Fernleaf Home's IT database into a single SQLite query; "
                  "answer with the SQL only.")
@@ -944,7 +946,7 @@ OPENERS = ["Can you tell me ", "Quick question: ", "I need to know ", "Please fi
 def vary_wording(question: str, slot: dict, rng: random.Random) -> str:
     """`question` with some of its slot values written as people type them (ALIASES), sometimes in lower case,
     without the final question mark, or after an opener."""
-    for value in sorted({v for k, v in slot.items() if k not in ("cond", "agg")}, key=len, reverse=True):
+    for value in sorted({v for k, v in slot.items() if k not in ("cond", "agg")}, key=lambda v: (-len(v), v)):
         if value in ALIASES and value in question and rng.random() < 0.5:
             question = question.replace(value, rng.choice(ALIASES[value]), 1)
     roll = rng.random()
@@ -1000,12 +1002,21 @@ def held_out_phrasing(t) -> int:
     return min(range(len(t.questions)), key=lambda i: (closest(i), i))
 
 
+def sql_shape(sql: str) -> str:
+    """The query with its values blanked: two queries share a shape when only department, year, ... differ."""
+    return re.sub(r"\b\d+(\.\d+)?\b", "0", re.sub(r"'[^']*'", "?", sql))
+
+
+def is_composed(p) -> bool:
+    return p["template"].startswith(COMPOSED_PREFIX)
+
+
 def assign_splits(pairs):
     """Final split and test part of every pair (see the module docstring)."""
     held = {t.id: held_out_phrasing(t) for t in TEMPLATES if t.split == "train"}
     core = {t.id for t in TEMPLATES if t.split == "core"}
     for p in pairs:
-        if p["split"] == "core":  # few slot values: every phrasing trains; the independent set tests them
+        if p["split"] == "core" or is_composed(p):  # core: few slot values, every phrasing trains
             p["split"] = "train"
             continue
         if p["split"] == "train" and p["phrasing"] == held[p["template"]]:
@@ -1015,7 +1026,30 @@ def assign_splits(pairs):
     # A slot reused with another phrasing can give a train pair the same query as a held-out one: drop it from
     # train, so no test answer appears in training word for word.
     test_sql = {p["sql"] for p in pairs if p["split"] == "test"}
-    return [p for p in pairs if not (p["split"] == "train" and p["sql"] in test_sql and p["template"] not in core)]
+    pairs = [p for p in pairs if not (p["split"] == "train" and p["sql"] in test_sql and p["template"] not in core)]
+    return drop_composed_overlap(pairs)
+
+
+def drop_composed_overlap(pairs):
+    """Composed pairs (compose.py) train only, and only where they add no held-out item to training: none has the
+    query shape of a validation or new-shape test template, or a question like a validation or test question."""
+    held_shapes = {sql_shape(p["sql"]) for p in pairs if p["split"] == "validation" or p.get("part") == "new_shape"}
+    held_questions = [_norm(p["question"]) for p in pairs if p["split"] in ("validation", "test")]
+
+    def overlaps(p):
+        if sql_shape(p["sql"]) in held_shapes:
+            return True
+        q = _norm(p["question"])
+        for other in held_questions:
+            matcher = difflib.SequenceMatcher(None, q, other)
+            if matcher.real_quick_ratio() >= DECONTAMINATE and matcher.quick_ratio() >= DECONTAMINATE \
+                    and matcher.ratio() >= DECONTAMINATE:
+                return True
+        return False
+
+    kept = [p for p in pairs if not (is_composed(p) and overlaps(p))]
+    print(f"dropped {len(pairs) - len(kept)} composed pairs that overlap held-out items", file=sys.stderr)
+    return kept
 
 
 DECONTAMINATE = 0.85  # difflib ratio from which a generated question counts as a copy of an independent one
@@ -1055,7 +1089,13 @@ def main(out_dir=HERE) -> int:
     build_db.build_database(db_path)
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        pairs = assign_splits(decontaminate(generate(con, random.Random(SEED))))
+        import compose  # builds on this module's slot values and wording helpers
+
+        pairs = generate(con, random.Random(SEED))
+        seen = {_norm(p["question"]) for p in pairs}
+        pairs += [p for p in compose.composed_pairs(con, random.Random(f"{SEED}-compose"))
+                  if _norm(p["question"]) not in seen]
+        pairs = assign_splits(decontaminate(pairs))
     finally:
         con.close()
     counts = {}
