@@ -305,6 +305,21 @@ def test_ungrounded_values_flags_most_swapped_answers_and_few_clean_ones():
     assert caught >= 0.6 * len(changed), (caught, len(changed))
 
 
+@pytest.mark.parametrize("question, sql, missing", [
+    ("purchases over $50k", "SELECT COUNT(*) FROM purchases WHERE amount_usd > 50000", []),
+    ("purchases over 50,000 dollars", "SELECT COUNT(*) FROM purchases WHERE amount_usd > 50000", []),
+    ("laptops above $1.5k", "SELECT COUNT(*) FROM devices WHERE type = 'laptop' AND cost_usd > 1500", []),
+    ("the 3 priciest laptops", "SELECT ROUND(cost_usd, 2) FROM devices WHERE type = 'laptop' ORDER BY cost_usd DESC "
+     "LIMIT 3", []),
+    ("purchases over $5k", "SELECT COUNT(*) FROM purchases WHERE amount_usd > 50000", ["50000"]),
+    ("the 3 priciest phones", "SELECT model FROM devices WHERE type = 'laptop' ORDER BY cost_usd DESC LIMIT 5",
+     ["laptop", "5"]),
+])
+def test_ungrounded_values_reads_numbers_as_people_write_them(question, sql, missing):
+    example = {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": sql}]}
+    assert ungrounded_values(example) == missing
+
+
 # -- the hosted path, through the real SDK against a stand-in service ---------------------------------------------
 
 def test_hosted_fine_tune_uploads_creates_follows_and_returns_the_model(tmp_path):
