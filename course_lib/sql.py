@@ -187,9 +187,9 @@ class SimilarExamples:
         prompt_messages(question, similar(question), schema=False)
     """
 
-    def __init__(self, pairs: list[dict], embedder, k: int = 2):
+    def __init__(self, pairs: list[dict], embedder, k: int = 2, progress: bool = False):
         self.pairs, self.embedder, self.k = pairs, embedder, k
-        self.vectors = embedder.encode([_question(p) for p in pairs])  # unit rows: cosine = dot product
+        self.vectors = embedder.encode([_question(p) for p in pairs], progress=progress)  # unit rows: cosine = dot
 
     def __call__(self, question: str) -> list[dict]:
         """The k most similar pairs, the most similar last (nearest to the question in the prompt)."""
