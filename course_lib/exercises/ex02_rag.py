@@ -188,7 +188,7 @@ class TuneChunking(Question):
     variables = ["chunk_size", "overlap", "k"]
     hints = [f"Dense retrieval only (no BM25), k at most {MAX_K}, chunks of at most {MAX_CHUNK_WORDS} words.",
              "Very small chunks lose context; very large ones blur several topics into one vector. The lesson's "
-             "sweep shows where the curve peaks.",
+             "sweep shows how recall changes with the chunk size.",
              "Some overlap helps answers that straddle two chunks; a quarter of the chunk size is a common start."]
     solution_code = """
     chunk_size = 120
