@@ -156,8 +156,7 @@ class FewShotAccuracy(Question):
                 raise Incorrect(f"Your prompts hold {len(copies)} review(s) of the {split} split, whole or in part "
                                 f"(e.g. {first['text'][:60]!r}…), {why}. Take examples from `pool` only.")
         client, model = configured_client()
-        result = evaluate_prompt(client, model, "your prompt", lambda item: prompts[item["id"]], dev,
-                                 progress=True)
+        result = evaluate_prompt(client, model, "your prompt", lambda item: prompts[item["id"]], dev)
         if result.accuracy < TARGET_ACCURACY:
             raise Incorrect(f"Your prompt scores {result.accuracy:.0%} on the {len(dev)} dev reviews "
                             f"({result.valid_rate:.0%} of answers were a label); the target is {TARGET_ACCURACY:.0%}.")
@@ -244,7 +243,7 @@ class JsonEveryTime(Question):
         if not all(_is_messages(p) and m["text"] in p[-1]["content"] for p, m in zip(prompts, dev, strict=True)):
             raise Incorrect("Each prompt must be a list of chat messages whose last one contains the message's text.")
         client, model = configured_client()
-        answers = chat_many(client, model, prompts, max_tokens=48, stop=["\n"], progress=True)
+        answers = chat_many(client, model, prompts, max_tokens=48, stop=["\n"])
         failures, right = [], Counter()
         for message, answer in zip(dev, answers, strict=True):
             value, problem = parse_json_object(answer.text)
@@ -343,8 +342,8 @@ class HardCases(Question):
                     or case.get("label") not in LABELS or is_placeholder(case.get("text")):
                 raise Incorrect(f"Every case needs a non-empty 'text' and a 'label' of positive or negative: {case!r}.")
         client, model = configured_client()
-        weak = evaluate_prompt(client, model, "weak", weak_prompt, hard_cases, progress=True)
-        strong = evaluate_prompt(client, model, "strong", strong_prompt, hard_cases, progress=True)
+        weak = evaluate_prompt(client, model, "weak", weak_prompt, hard_cases)
+        strong = evaluate_prompt(client, model, "strong", strong_prompt, hard_cases)
         if strong.accuracy < 0.8:
             raise Incorrect(f"The reference prompt only gets {strong.accuracy:.0%} of your cases right: check your "
                             "labels, and write cases a careful reader labels the same way.")
@@ -383,7 +382,7 @@ class CostEstimate(Question):
 
         client, model = configured_client()
         dev = load_reviews("dev")
-        answers = chat_many(client, model, [strong_prompt(r) for r in dev], max_tokens=1, progress=True)
+        answers = chat_many(client, model, [strong_prompt(r) for r in dev], max_tokens=1)
         mean_tokens = sum(a.prompt_tokens for a in answers) / len(answers)
         rate = load_prices()["models"]["gpt-4o-mini"]
         expected = 1_000_000 * (mean_tokens * rate["input"] + 2 * rate["output"]) / 1_000_000

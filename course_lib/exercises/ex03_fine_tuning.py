@@ -245,8 +245,7 @@ class StepBudget(Question):
         if not 0 < config.learning_rate < 1:
             raise Incorrect(f"learning_rate={config.learning_rate} cannot train anything; try values between 1e-6 "
                             "and 1e-2.")
-        run = train_or_reuse("exercise-q5", load_sql_pairs("train"), load_sql_pairs("validation"), config,
-                             progress=True)
+        run = train_or_reuse("exercise-q5", load_sql_pairs("train"), load_sql_pairs("validation"), config)
         reached = run.final_val_token_accuracy
         if reached < TARGET_TOKEN_ACCURACY:
             raise Incorrect(f"After {config.steps} steps the model predicts {reached:.0%} of the validation SQL "
