@@ -33,6 +33,7 @@ ROUTER_INSTRUCTION = ("Route each request from a Fernleaf Home employee: policy 
                       "data (counts, lists and figures from the IT database), or writing (product copy).")
 FT_SQL_MODEL = "ft:gemma-3-270m:sql"  # the name lesson 03 serves its adapter under
 FT_COPY_MODEL = "ft:gemma-3-270m:brand-voice"  # the name lesson 04 serves its brand-voice adapter under
+FT_RAG_MODEL = "ft:gemma-3-270m:grounded"  # the name lesson 04 serves its grounded-answer adapter under
 COPY_INSTRUCTION = "Write a warm, plain product description in the Fernleaf Home brand voice."
 COPY_MAX_TOKENS = 120  # the longest description the guide allows (90 words) is about 120 tokens
 
@@ -212,16 +213,27 @@ class RagPolicy(Handler):
 
     route, name = "policy", "RAG"
 
-    def __init__(self, client, model: str, retriever, k: int = 3, where=None):
+    def __init__(self, client, model: str, retriever, k: int = 3, where=None, examples=None):
         super().__init__()
-        from .rag import RagAnswerer
+        from .rag import EXAMPLES, RagAnswerer
 
-        self.answerer = RagAnswerer(client, model, retriever, k=k, where=where)
+        examples = EXAMPLES if examples is None else examples  # () for a model fine-tuned on the grounded task
+        self.answerer = RagAnswerer(client, model, retriever, k=k, where=where, examples=examples)
 
     def _answer(self, requests):
         answers = self.answerer.answer_many(requests)
         return [Reply(q, "policy", a.text, a.prompt_tokens, a.completion_tokens, a.seconds,
                       {"passages": [h.chunk.text for h in a.hits]}) for q, a in zip(requests, answers, strict=True)]
+
+
+class FineTunedRag(RagPolicy):
+    """Policy questions answered from retrieved passages by lesson 04's grounded-answer adapter: lesson 02's
+    pipeline, without the worked examples the base model needs (fine-tuning and RAG on one request)."""
+
+    name = "fine-tuned RAG"
+
+    def __init__(self, client, model: str, retriever, k: int = 3, where=None):
+        super().__init__(client, model, retriever, k=k, where=where, examples=())
 
 
 class _SQLHandler(Handler):

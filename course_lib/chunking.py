@@ -98,7 +98,8 @@ def load_documents(folder: str | Path | None = None) -> list[Document]:
     return sorted((parse_document(p) for p in paths), key=lambda d: d.doc_id)
 
 
-QUESTION_SETS = {"course": "questions.jsonl", "independent": "independent.jsonl"}
+QUESTION_SETS = {"course": "questions.jsonl", "independent": "independent.jsonl",
+                 "grounded-train": "grounded_train.jsonl"}
 
 
 def load_questions(which: str = "course") -> list[dict]:
@@ -106,7 +107,10 @@ def load_questions(which: str = "course") -> list[dict]:
 
     "course": the 106 questions written with the documents (single, paraphrase, multi, year, unanswerable);
     "independent": 50 questions worded as employees word them, written by someone who saw only the documents
-    (see data/benefits/independent_README.md); used to check that retrieval holds beyond the course's questions."""
+    (see data/benefits/independent_README.md); used to check that retrieval holds beyond the course's questions.
+    "grounded-train": not for evaluation: 213 questions (183 answerable from one section, 30 not answerable) that
+    lesson 04 trains its grounded answerer on; none repeats an evaluation question
+    (data/benefits/grounded_train_README.md)."""
     if which not in QUESTION_SETS:
         raise ValueError(f"load_questions({which!r}): choose one of {', '.join(QUESTION_SETS)}.")
     return read_jsonl(BENEFITS / QUESTION_SETS[which])

@@ -455,6 +455,7 @@ class TrainConfig:
     output_sample: int = 4096  # training softmax over the data's tokens + N random ones (0: all 262,144, exact)
     eval_every: int = 10  # steps between validation measurements (0: only at the end)
     eval_examples: int = 16  # validation examples measured each time (the loss is a forward pass, not generation)
+    max_example_tokens: int = MAX_EXAMPLE_TOKENS  # longer examples are refused (prompts with passages need more)
     seed: int = 0  # adapter initialisation and batch order
     precision: str = "auto"  # fp32 | bf16 (autocast; fast only where the CPU has bf16 units) | auto
 
@@ -701,7 +702,8 @@ def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(
 
     if config.steps < 1 or config.batch_size < 1:
         raise ValueError("steps and batch_size must be at least 1.")
-    examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines)
+    examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines,
+                                      max_tokens=config.max_example_tokens)
     base, tokenizer = load_training_model(load_settings().cache_dir)
     bf16 = config.resolved_precision() == "bf16"
     if not bf16:
@@ -856,7 +858,8 @@ def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig
     exercises reuse the lesson's runs. The loaded result has `model=None` and the recorded history, time and
     speed; a `monitor` shows the recorded curve. `retrain=True` trains again and replaces the saved adapter.
     Taught in 03_fine_tuning."""
-    examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines)
+    examples = load_training_examples(train, holdout=holdout, allow_bad_lines=allow_bad_lines,
+                                      max_tokens=config.max_example_tokens)
     folder = cached_adapter_dir(name, examples, validation, config, cache_dir)
     if is_saved_adapter(folder) and not retrain:
         result = load_training_record(folder)

@@ -141,7 +141,7 @@ class RagAnswerer:
         # Nothing retrieved (say, a filter for a plan year the documents don't cover): refuse without asking.
         ask = [i for i, h in enumerate(hits) if h]
         results = chat_many(self.client, self.model, [prompts[i] for i in ask], max_tokens=self.max_tokens,
-                            temperature=0.0, stop=["\n"], desc="grounded answers") if ask else []
+                            temperature=0.0, stop=["\n"], desc=f"grounded answers ({self.model})") if ask else []
         answers = [RagAnswer(q, REFUSAL, p, h) for q, p, h in zip(questions, prompts, hits, strict=True)]
         for i, r in zip(ask, results, strict=True):
             answers[i].text, answers[i].seconds = clean_answer(r.text), r.latency_s
@@ -150,6 +150,27 @@ class RagAnswerer:
 
     def answer(self, question: str) -> RagAnswer:
         return self.answer_many([question])[0]
+
+
+def grounded_examples(items: list[dict], answerer: RagAnswerer) -> list[dict]:
+    """Training examples for a model fine-tuned to answer from passages (lesson 04): each question's passages as
+    `answerer` retrieves them, in the grounded messages without worked examples, answered with the reference
+    answer and the number of the first passage holding its section; a question the documents do not answer is
+    answered with the refusal. The model learns to read, cite and refuse, on the passages it will really be given.
+
+    An answerable question whose section the retriever missed is left out: the passages may still hold the answer
+    in another section (the FAQ repeats many facts), so neither its answer nor a refusal would be a safe label."""
+    examples = []
+    for item in items:
+        hits = answerer.retrieve(item["question"])
+        wanted = set(item["passages"])
+        found = [n for n, h in enumerate(hits, start=1) if wanted & set(h.chunk.passages)]
+        if wanted and not found:
+            continue
+        answer = f"{item['answer'].strip()} [{found[0]}]" if found else REFUSAL
+        messages = grounded_prompt(item["question"], hits, examples=())
+        examples.append({"messages": messages + [{"role": "assistant", "content": answer}], "id": item["id"]})
+    return examples
 
 
 # -- scoring -------------------------------------------------------------------------------------------------

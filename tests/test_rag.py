@@ -20,7 +20,9 @@ from course_lib.rag import (
     EXAMPLES,
     REFUSAL,
     RagAnswer,
+    RagAnswerer,
     closed_book_prompt,
+    grounded_examples,
     grounded_prompt,
     is_refusal,
     key_facts,
@@ -255,6 +257,48 @@ def test_grounded_prompt_and_citations(dense):
     assert answer.citations == [2, 9] and not answer.citations_valid
     assert [c.chunk_id for c in answer.cited_chunks] == [hits[1].chunk.chunk_id]
     assert "[system]" in show_messages(messages) and "Question: Are eyeglasses covered?" in show_messages(messages)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9$]+", text.lower()))
+
+
+def test_grounded_training_questions_resolve_and_repeat_no_evaluation_question(docs):
+    """Lesson 04's grounded answerer trains on questions written apart from the evaluation sets: every passage
+    resolves, and no training question shares 60% of its words with an evaluation question (9 came out word for
+    word the same and were removed: a model trained on them would be scored on its own training data)."""
+    from course_lib.assistant import load_requests
+
+    train = load_questions("grounded-train")
+    sections = {s.passage_id for d in docs for s in d.sections}
+    assert len(train) >= 200 and sum(q["type"] == "unanswerable" for q in train) >= 25
+    assert all(set(q["passages"]) <= sections and (q["type"] == "unanswerable") == (not q["passages"]) for q in train)
+    evaluation = [q["question"] for which in ("course", "independent") for q in load_questions(which)]
+    evaluation += [r["request"] for split in ("eval", "dev", "examples") for r in load_requests(split)
+                   if r["route"] == "policy"]
+    for q in train:
+        mine = _words(q["question"])
+        closest = max(evaluation, key=lambda e: len(mine & _words(e)) / len(mine | _words(e)))
+        assert len(mine & _words(closest)) / len(mine | _words(closest)) < 0.6, (q["id"], closest)
+
+
+def test_grounded_examples_cite_the_retrieved_passage_or_refuse(dense, chunks):
+    """A training example's answer cites the first retrieved passage holding its section; a question without an
+    answer gets the refusal; one whose section was not retrieved is left out. The prompt is the grounded one
+    without worked examples."""
+    answerer = RagAnswerer(None, "unused", FilteredRetriever(HybridRetriever(dense, BM25Retriever(chunks))), k=3)
+    eyeglasses = {"id": "t1", "question": "Are eyeglasses covered in 2026?", "answer": "Yes, lenses every 12 months.",
+                  "passages": ["vision-2026#eyeglasses"], "type": "answerable"}
+    elsewhere = dict(eyeglasses, id="t2", passages=["cobra-2026#electing"])  # a section the search will not find
+    none = {"id": "t3", "question": "Does Fernleaf offer pet insurance?", "answer": REFUSAL, "passages": [],
+            "type": "unanswerable"}
+    found, refused = grounded_examples([eyeglasses, elsewhere, none], answerer)
+    hits = answerer.retrieve(eyeglasses["question"])
+    n = next(i for i, h in enumerate(hits, start=1) if "vision-2026#eyeglasses" in h.chunk.passages)
+    assert found["messages"][-1] == {"role": "assistant", "content": f"Yes, lenses every 12 months. [{n}]"}
+    assert [m["role"] for m in found["messages"]] == ["system", "user", "assistant"]
+    assert found["messages"][1]["content"].count("<passage id=") == 3
+    assert refused["messages"][-1]["content"] == REFUSAL and refused["id"] == "t3"
 
 
 def test_closed_book_prompt_offers_a_refusal():
