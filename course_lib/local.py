@@ -32,7 +32,7 @@ LOCAL_SLOTS = 4  # requests decoded together in a notebook. Each slot computes a
 # endings): lesson 03's few-shot SQL took 57.4 / 58.1 / 63.6 s and lesson 01's sentiment set 10.1 / 11.4 / 13.4 s
 # with 1 / 2 / 4 slots, one process (2026-12-03, AVX-512). But llama.cpp answers a request for `n` answers only with
 # n <= slots (lesson 00 asks for 3), so a notebook keeps 4. A room's server uses more (server.ROOM_SLOTS).
-CONTEXT_TOKENS = 16384  # KV cache shared by all slots: the most tokens (prompt + answer) one request may use
+SLOT_CONTEXT_TOKENS = 4096  # KV cache of each slot: the most tokens (prompt + answer) one request may use
 DEFAULT_MAX_TOKENS = 256  # answer length when a request gives none (a base model rarely stops early)
 PROMPT_CACHE_MIB = 0  # no host-memory cache of evicted prompts: llama.cpp's (8 GiB by default) can hand one adapter's
 # cached tokens to a request for another (llama.cpp issue #26207; reproduced in tests/test_lora_gguf.py's work)
@@ -135,10 +135,13 @@ class LocalEngine:
         params = xllamacpp.CommonParams()
         params.model.path = str(gguf_path())
         params.n_parallel = self.slots
-        params.n_ctx = CONTEXT_TOKENS
+        params.n_ctx = SLOT_CONTEXT_TOKENS * self.slots
         params.fit_params = False  # fitting to device memory loads the model twice (1 s); a CPU needs none
         params.warmup = False  # an empty decode at start (0.1 s); the first request warms the same caches
-        params.kv_unified = True  # one cache for all slots: any one request may use the whole context
+        # One cache per slot, not one shared by all: without flash attention (below) every new token attends over
+        # the whole of a shared cache, used or not, so prompts computed after a few requests went 2-3x slower
+        # (prefill 340 -> 125 tok/s on six different 960-token prompts; per slot: 300-325 throughout).
+        params.kv_unified = False
         params.swa_full = True  # keep the sliding-window layers' full cache, or prompt caching is skipped
         # Flash attention tiles its sums by the batch's shape: a prompt computed afresh and the same prompt found in
         # the cache then give different numbers, and greedy answers that differ (tests/test_local_api.py). Without
