@@ -13,6 +13,10 @@ lesson_eval: lesson 03's few-shot SQL baseline (63 chat requests sharing a long 
 newline, at most 128 tokens) and lesson 01's 8-example sentiment prompt over the 80 test reviews, sent with
 `chat_many` as the lessons send them; seconds and tokens/s, with the engine's slots (LOCAL_SLOTS) and, with
 --slots, other slot counts for comparison.
+prefill_as_cache_fills: prompt tokens/s of six different 960-token prompts sent one after another, first and last,
+with the engine's cache layout (one KV cache per slot) and with one cache shared by all slots (llama.cpp's
+`kv_unified`), side by side in this process: without flash attention a shared cache makes every new token attend
+over all its filled cells, so prompt processing slows as earlier requests fill it.
 """
 
 from __future__ import annotations
@@ -117,6 +121,19 @@ def lesson_eval(client, engine) -> dict:
     return results
 
 
+def prefill_as_cache_fills(engine, prompts: int = 6) -> dict:
+    """Prompt tokens/s of the first and the last of `prompts` different long prompts sent one after another."""
+    from course_lib.datasets import load_reviews
+
+    text = " ".join(r["text"] for r in load_reviews("test"))[:3500]  # about 960 tokens
+    speeds = []
+    for i in range(prompts):
+        answer = engine.server.handle_completions({"prompt": f"Batch {i}. {text}", "max_tokens": 1, "temperature": 0})
+        speeds.append(answer["timings"]["prompt_per_second"])
+    return {"prompt_tokens": answer["timings"]["prompt_n"], "first_tok_s": round(speeds[0]),
+            "last_tok_s": round(speeds[-1])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -140,6 +157,11 @@ def main() -> None:
         engine.close()  # restarts with the new slot count on the next request
         result[f"lesson_eval_{slots}_slots"] = lesson_eval(client, engine)
     engine.slots = LOCAL_SLOTS
+    for shared in (False, True):
+        engine.shared_cache = shared
+        engine.close()  # a fresh server with this cache layout
+        result[f"prefill_as_cache_fills_{'shared_cache' if shared else 'per_slot'}"] = prefill_as_cache_fills(engine)
+    engine.shared_cache = False
     engine.close()
     result["warm_start_s"], result["warm_start_rss_mb"] = warm_start()
     result["raw_warm_start_s"], result["raw_warm_start_rss_mb"] = warm_start(RAW_FIRST_ANSWER)

@@ -119,9 +119,10 @@ def _cut_turn_start(text: str) -> str:
 class LocalEngine:
     """llama.cpp's server in this process, serving the base model and any registered LoRA adapters by name."""
 
-    def __init__(self, settings: Settings, slots: int = LOCAL_SLOTS):
+    def __init__(self, settings: Settings, slots: int = LOCAL_SLOTS, shared_cache: bool = False):
         self.settings = settings
         self.slots = slots
+        self.shared_cache = shared_cache  # one KV cache for all slots (llama.cpp's kv_unified); see _params
         self.base_name = LOCAL_CHAT_MODEL
         self._adapters: dict[str, Path] = {}  # adapter model name -> its GGUF LoRA file, in llama.cpp's id order
         self._server = None  # xllamacpp.Server, started on first use and again when the adapters change
@@ -135,13 +136,13 @@ class LocalEngine:
         params = xllamacpp.CommonParams()
         params.model.path = str(gguf_path())
         params.n_parallel = self.slots
-        params.n_ctx = SLOT_CONTEXT_TOKENS * self.slots
+        params.n_ctx = SLOT_CONTEXT_TOKENS * self.slots  # llama.cpp splits it evenly between the slots
         params.fit_params = False  # fitting to device memory loads the model twice (1 s); a CPU needs none
         params.warmup = False  # an empty decode at start (0.1 s); the first request warms the same caches
-        # One cache per slot, not one shared by all: without flash attention (below) every new token attends over
-        # the whole of a shared cache, used or not, so prompts computed after a few requests went 2-3x slower
-        # (prefill 340 -> 125 tok/s on six different 960-token prompts; per slot: 300-325 throughout).
-        params.kv_unified = False
+        # One cache per slot, not one shared by all: without flash attention (below) each new token attends over
+        # every filled cell of a shared cache, other slots' prompts included, so prompts computed after a few
+        # requests went 2-3x slower (benchmarks/generation.py, "prefill_as_cache_fills").
+        params.kv_unified = self.shared_cache
         params.swa_full = True  # keep the sliding-window layers' full cache, or prompt caching is skipped
         # Flash attention tiles its sums by the batch's shape: a prompt computed afresh and the same prompt found in
         # the cache then give different numbers, and greedy answers that differ (tests/test_local_api.py). Without
@@ -241,7 +242,12 @@ class LocalEngine:
             raise EngineError(str(exc)) from None
         error = response.get("error") if isinstance(response.get("error"), dict) else None
         if error is not None or "code" in response:
-            raise EngineError((error or response).get("message", "llama.cpp refused the request."))
+            message = (error or response).get("message", "llama.cpp refused the request.")
+            if "exceeds the available context size" in message:  # llama.cpp adds "try increasing it"
+                message = (message.split(", try")[0] + ": the local engine gives each request at most "
+                           f"{SLOT_CONTEXT_TOKENS} tokens, prompt and answer together. Shorten the prompt (fewer "
+                           "examples or passages) or ask for fewer max_tokens.")
+            raise EngineError(message)
         return response
 
     @staticmethod

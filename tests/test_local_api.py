@@ -106,6 +106,15 @@ def test_more_answers_than_slots_is_a_clear_bad_request(client):
         client.chat.completions.create(model=MODEL, messages=CONVERSATIONS[0], max_tokens=2, n=slots + 1)
 
 
+def test_a_prompt_longer_than_a_slot_is_a_clear_bad_request(client):
+    from course_lib.local import SLOT_CONTEXT_TOKENS
+
+    too_long = [{"role": "user", "content": "word " * SLOT_CONTEXT_TOKENS}]
+    with pytest.raises(openai.BadRequestError, match=f"at most {SLOT_CONTEXT_TOKENS} tokens, prompt and answer") as err:
+        client.chat.completions.create(model=MODEL, messages=too_long, max_tokens=2)
+    assert "try increasing it" not in str(err.value)  # a learner cannot: the course sets the size
+
+
 def test_malformed_messages_are_a_bad_request(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user"}], max_tokens=2)

@@ -1067,7 +1067,12 @@ def decontaminate(pairs):
 
     def copies(question):
         q = question.lower()
-        return any(difflib.SequenceMatcher(None, q, h).ratio() >= DECONTAMINATE for h in held)
+        for h in held:
+            matcher = difflib.SequenceMatcher(None, q, h)  # the quick ratios are upper bounds of ratio()
+            if matcher.real_quick_ratio() >= DECONTAMINATE and matcher.quick_ratio() >= DECONTAMINATE \
+                    and matcher.ratio() >= DECONTAMINATE:
+                return True
+        return False
 
     kept = [p for p in pairs if not copies(p["question"])]
     print(f"dropped {len(pairs) - len(kept)} pairs that nearly copy an independent question", file=sys.stderr)
