@@ -29,7 +29,7 @@ from .config import LOCAL_EMBEDDING_MODEL, Settings, load_settings
 from .local import EngineError, LocalEngine, get_engine
 
 ROOM_SLOTS = 8  # requests `serve` decodes together: a room sends many short, different requests at once (30 learners,
-# one 32-token answer each: p95 11.3 s with 8 slots, benchmarks/room_load.py)
+# one 32-token answer each: p95 9.4 s with 8 slots, benchmarks/room_load.py, 2026-12-03)
 
 OWNER = "course_lib"  # `owned_by` of every model this server lists
 MAX_N = 16  # most answers one request may ask for
