@@ -13,7 +13,7 @@ lesson_eval: lesson 03's few-shot SQL baseline (63 chat requests sharing a long 
 newline, at most 128 tokens) and lesson 01's 8-example sentiment prompt over the 80 test reviews, sent with
 `chat_many` as the lessons send them; seconds and tokens/s, with the engine's slots (LOCAL_SLOTS) and, with
 --slots, other slot counts for comparison.
-prefill_as_cache_fills: prompt tokens/s of six different 960-token prompts sent one after another, first and last,
+prefill_as_cache_fills: prompt tokens/s of six different 800-token prompts sent one after another, first and last,
 with the engine's cache layout (one KV cache per slot) and with one cache shared by all slots (llama.cpp's
 `kv_unified`), side by side in this process: without flash attention a shared cache makes every new token attend
 over all its filled cells, so prompt processing slows as earlier requests fill it.
@@ -125,7 +125,7 @@ def prefill_as_cache_fills(engine, prompts: int = 6) -> dict:
     """Prompt tokens/s of the first and the last of `prompts` different long prompts sent one after another."""
     from course_lib.datasets import load_reviews
 
-    text = " ".join(r["text"] for r in load_reviews("test"))[:3500]  # about 960 tokens
+    text = " ".join(r["text"] for r in load_reviews("test"))[:3500]  # about 800 tokens
     speeds = []
     for i in range(prompts):
         answer = engine.server.handle_completions({"prompt": f"Batch {i}. {text}", "max_tokens": 1, "temperature": 0})
