@@ -5,7 +5,11 @@ of variants (steps, adapted layers, rank, learning rate, ...). Prints one JSON o
     python benchmarks/training_budget.py --json --variant "steps=65" --variant "lora_layers=3"
 
 Each variant is `course_lib.finetune.LESSON_CONFIG` with the given fields replaced (periodic validation switched
-off; the final one still runs). It trains on the train split and is scored by execution accuracy on the lesson's
+off; the final one still runs). One more field, `prompt="schema"`, puts `schema_description()` in the system message
+of every training, validation and evaluation prompt (the measured alternative to the lesson's schema-free prompt):
+
+    python benchmarks/training_budget.py --json --variant "prompt='schema', max_example_tokens=1024"
+ It trains on the train split and is scored by execution accuracy on the lesson's
 test questions (one per template), as lesson 03 scores its adapter, and on the independent set (questions written
 from the schema alone, course_lib/data/itdb/independent.jsonl), by part. Runs share one process, so a variant
 that adapts the same layers as an earlier one reuses the frozen layers' outputs and reports fewer seconds.
@@ -34,6 +38,15 @@ def parse_variant(text: str) -> dict:
     return fields
 
 
+def with_schema(items: list[dict]) -> list[dict]:
+    """The same pairs with the schema in the system message, as the few-shot baseline's prompt carries it."""
+    from course_lib.finetune import answer_of, question_of
+    from course_lib.sql import prompt_messages
+
+    return [{**item, "messages": prompt_messages(question_of(item), schema=True)
+             + [{"role": "assistant", "content": answer_of(item)}]} for item in items]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -52,16 +65,21 @@ def main() -> None:
     runs = []
     for text in args.variant or DEFAULT_VARIANTS:
         changes = parse_variant(text)
+        prompt = changes.pop("prompt", "short")  # "short": the pairs' own system message; "schema": with the schema
+        if prompt not in ("short", "schema"):
+            raise SystemExit(f"--variant {text!r}: prompt must be 'short' or 'schema'")
+        data = [with_schema(x) if prompt == "schema" else x for x in (train, validation, items, independent)]
         config = dataclasses.replace(LESSON_CONFIG, **{"eval_every": 0, **changes})
-        result = train_lora(train, validation, config, progress=False)
+        result = train_lora(data[0], data[1], config, progress=False)
         folder = save_adapter(result, Path(tempfile.mkdtemp(prefix="budget-")) / "adapter")
         result.model = None
         name = f"ft:budget-{len(runs)}"
         engine.register_adapter(name, folder)
         started = time.perf_counter()
-        run = {"changes": changes or "lesson configuration", "steps": config.steps, "lora_layers": config.lora_layers,
+        run = {"changes": text or "lesson configuration", "prompt": prompt, "steps": config.steps,
+               "lora_layers": config.lora_layers,
                "train_s": round(result.seconds, 1), "final_val_loss": round(result.final_val_loss, 3)}
-        for label, questions in (("test", items), ("independent", independent)):
+        for label, questions in (("test", data[2]), ("independent", data[3])):
             scored = evaluate_sql(client, name, questions, lambda item: item["messages"][:-1], name=name,
                                   progress=False)
             run[label] = {"execution_accuracy": round(scored.accuracy, 3), "questions": len(questions),

@@ -469,6 +469,9 @@ class TrainConfig:
 
 LESSON_CONFIG = TrainConfig(steps=130, learning_rate=2e-3, eval_every=13)  # 03_fine_tuning: about half a pass over
 # the 2,035 training pairs; the validation loss measured 10 times (about a second each) so the curve shows its shape
+LONGER_CONFIG = TrainConfig(steps=2080, learning_rate=2e-3, eval_every=208)  # the lesson's run with 16 times the
+# steps (about 8 passes over the training pairs, half an hour on 2 cores): `python -m course_lib train-longer`
+LONGER_ADAPTER = DATA / "itdb" / "adapter-longer"  # where that command writes its adapter; lesson 03 loads it
 
 
 @dataclass
@@ -688,12 +691,15 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
 
 
 def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(), monitor=None,
-               holdout: list[dict] = (), allow_bad_lines: bool = False, progress: bool = True) -> TrainResult:
+               holdout: list[dict] = (), allow_bad_lines: bool = False, progress: bool = True,
+               stop_after: int = 0) -> TrainResult:
     """Train a LoRA adapter on the bundled Gemma 3 270M, on the CPU. Taught in 03_fine_tuning.
 
     `train` is a JSONL path or a list of chat examples; it is validated first and refused if a line is bad (unless
     `allow_bad_lines=True`, which skips bad lines). `monitor` (e.g. widgets.TrainingMonitor) is told the losses as
     they come; without one, a tqdm bar shows progress. Nothing is saved: call `save_adapter` with the result.
+    `stop_after=N` runs only the first N steps of the configured run (same batches and learning rates), to check a
+    recorded run's beginning (tests/test_finetune_training.py does this for `train-longer`'s adapter).
     """
     from peft import LoraConfig, get_peft_model
 
@@ -724,6 +730,8 @@ def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(
     val_encoded = [encode_example(e, tokenizer) for e in validation[:config.eval_examples]]
     pad_id = tokenizer.pad_token_id
     batches = batch_order(encoded, config.batch_size, config.steps, config.seed)
+    if stop_after:
+        batches = batches[:stop_after]
     if monitor is not None:
         monitor.start(config.steps)
     started = time.perf_counter()  # the frozen layers' one pass counts as training time
@@ -754,7 +762,7 @@ def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(
         answer_tokens += n_answer
         row = {"step": step + 1, "train_loss": float(loss.detach()), "seconds": time.perf_counter() - started,
                "tokens": tokens}
-        last = step + 1 == config.steps
+        last = step + 1 == len(batches)
         if val_encoded and (last or (config.eval_every and (step + 1) % config.eval_every == 0)):
             row["val_loss"], row["val_token_accuracy"] = _validation_scores(model, val_encoded, pad_id, bf16, first)
         history.append(row)
@@ -869,6 +877,36 @@ def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig
     result = train_lora(examples, validation, config, monitor=monitor, progress=progress)
     save_adapter(result, folder)
     return result
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+PROVENANCE = "provenance.json"  # beside the longer run's adapter: the command, the data files' hashes, the config
+
+
+def train_longer(folder: str | Path = LONGER_ADAPTER, progress: bool = True) -> TrainResult:
+    """`python -m course_lib train-longer`: lesson 03's run with LONGER_CONFIG's steps, on the same data, saved to
+    `folder` with a provenance record (the command, the SHA-256 of the data files, the configuration). Lesson 03
+    loads the adapter to show what more compute buys; tests/test_finetune_training.py checks that the record
+    matches today's data and configuration and that the first steps retrain to the recorded losses."""
+    train, validation, test = (load_sql_pairs(split) for split in ("train", "validation", "test"))
+    result = train_lora(train, validation, LONGER_CONFIG, holdout=test, progress=progress)
+    folder = save_adapter(result, folder)
+    record = {"command": "python -m course_lib train-longer", "config": asdict(LONGER_CONFIG),
+              "data": {split: file_sha256(itdb_path(split)) for split in ("train", "validation", "test")},
+              "weights": file_sha256(folder / "adapter_model.safetensors"),
+              "libraries": {package: _version(package) for package in ("torch", "transformers", "peft")}}
+    (folder / PROVENANCE).write_text(json.dumps(record, indent=1) + "\n")
+    (folder / "README.md").unlink(missing_ok=True)  # peft's empty model card
+    return result
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
 
 
 # --------------------------------------------------------------------------------------------------------------

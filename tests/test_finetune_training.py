@@ -3,6 +3,7 @@ adapter saving, the adapter cache, serving an adapter through the OpenAI client 
 training monitor. Takes about a minute on 2 CPU cores."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -10,11 +11,16 @@ import torch
 from course_lib.datasets import DataError
 from course_lib.finetune import (
     ALL_LINEAR,
+    LONGER_ADAPTER,
+    LONGER_CONFIG,
+    PROVENANCE,
     TrainConfig,
     answer_loss,
     batch_order,
     encode_example,
+    file_sha256,
     frozen_bottom_states,
+    itdb_path,
     load_sql_pairs,
     load_training_record,
     make_batch,
@@ -150,6 +156,27 @@ def test_an_adapter_is_served_under_its_own_name_and_leaves_the_base_model_alone
     reply = answer("ft:gemma-3-270m:test")
     assert reply.model == "ft:gemma-3-270m:test" and reply.usage.completion_tokens > 0
     assert answer("gemma-3-270m").choices[0].message.content == base_before, "the adapter must apply only by name"
+
+
+def test_the_longer_adapter_is_what_train_longer_produces():
+    """Lesson 03 loads an adapter trained by `python -m course_lib train-longer` (too long to train in the lesson).
+    Its record must name today's data files, weights and LONGER_CONFIG, and the run's first steps, trained again
+    here, must give the recorded losses: another data order, initialisation, configuration or trainer would not."""
+    record = json.loads((LONGER_ADAPTER / PROVENANCE).read_text())
+    assert record["command"] == "python -m course_lib train-longer"
+    redo = "; run `python -m course_lib train-longer` again and commit its folder"
+    assert record["config"] == json.loads(json.dumps(asdict(LONGER_CONFIG))), "LONGER_CONFIG changed" + redo
+    for split, digest in record["data"].items():
+        assert file_sha256(itdb_path(split)) == digest, f"{split}.jsonl changed since the adapter was trained" + redo
+    assert file_sha256(LONGER_ADAPTER / "adapter_model.safetensors") == record["weights"], "not the recorded weights"
+    recorded = load_training_record(LONGER_ADAPTER)
+    assert recorded.config == LONGER_CONFIG and len(recorded.history) == LONGER_CONFIG.steps
+    train, validation, test = (load_sql_pairs(split) for split in ("train", "validation", "test"))
+    again = train_lora(train, validation, LONGER_CONFIG, holdout=test, progress=False, stop_after=4)
+    assert [h["step"] for h in again.history] == [1, 2, 3, 4]
+    for retrained, original in zip(again.history, recorded.history, strict=False):
+        # another CPU (or fp32 where bf16 is missing) moves a loss by well under 3%; another batch by far more
+        assert retrained["train_loss"] == pytest.approx(original["train_loss"], rel=0.03), (retrained, original)
 
 
 def test_training_monitor_plain_text(capsys):
