@@ -9,9 +9,10 @@ off; the final one still runs). One more field, `prompt="schema"`, puts `schema_
 of every training, validation and evaluation prompt (the measured alternative to the lesson's schema-free prompt):
 
     python benchmarks/training_budget.py --json --variant "prompt='schema', max_example_tokens=1024"
- It trains on the train split and is scored by execution accuracy on the lesson's
-test questions (one per template), as lesson 03 scores its adapter, and on the independent set (questions written
-from the schema alone, course_lib/data/itdb/independent.jsonl), by part. Runs share one process, so a variant
+
+Each variant trains on the train split and is scored by execution accuracy on the lesson's test questions (one per
+template), as lesson 03 scores its adapter, and on the independent set (questions written from the schema alone,
+course_lib/data/itdb/independent.jsonl), by part. Runs share one process, so a variant
 that adapts the same layers as an earlier one reuses the frozen layers' outputs and reports fewer seconds.
 About 5 minutes per variant on 2 CPU cores.
 """
