@@ -733,7 +733,7 @@ def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(
     if stop_after:
         batches = batches[:stop_after]
     if monitor is not None:
-        monitor.start(config.steps)
+        monitor.start(len(batches))
     started = time.perf_counter()  # the frozen layers' one pass counts as training time
     sample = None
     if config.output_sample:
@@ -745,7 +745,7 @@ def train_lora(train, validation: list[dict], config: TrainConfig = TrainConfig(
     if monitor is None and progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.steps, desc="LoRA training", leave=False)
+        bar = tqdm(total=len(batches), desc="LoRA training", leave=False)
     for step, batch_ids in enumerate(batches):
         input_ids, mask, labels = make_batch([encoded[i] for i in batch_ids], pad_id)
         for group in optimizer.param_groups:
