@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from .datasets import DATA, DataError
+from .weights import file_sha256
 
 ROLES = ("system", "user", "assistant")
 MAX_EXAMPLE_TOKENS = 512  # longest example (prompt + answer, in tokens) the validator accepts by default
@@ -879,10 +880,6 @@ def train_or_reuse(name: str, train, validation: list[dict], config: TrainConfig
     return result
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 PROVENANCE = "provenance.json"  # beside the longer run's adapter: the command, the data files' hashes, the config
 
 
@@ -891,22 +888,18 @@ def train_longer(folder: str | Path = LONGER_ADAPTER, progress: bool = True) -> 
     `folder` with a provenance record (the command, the SHA-256 of the data files, the configuration). Lesson 03
     loads the adapter to show what more compute buys; tests/test_finetune_training.py checks that the record
     matches today's data and configuration and that the first steps retrain to the recorded losses."""
+    from importlib.metadata import version
+
     train, validation, test = (load_sql_pairs(split) for split in ("train", "validation", "test"))
     result = train_lora(train, validation, LONGER_CONFIG, holdout=test, progress=progress)
     folder = save_adapter(result, folder)
     record = {"command": "python -m course_lib train-longer", "config": asdict(LONGER_CONFIG),
               "data": {split: file_sha256(itdb_path(split)) for split in ("train", "validation", "test")},
               "weights": file_sha256(folder / "adapter_model.safetensors"),
-              "libraries": {package: _version(package) for package in ("torch", "transformers", "peft")}}
+              "libraries": {package: version(package) for package in ("torch", "transformers", "peft")}}
     (folder / PROVENANCE).write_text(json.dumps(record, indent=1) + "\n")
     (folder / "README.md").unlink(missing_ok=True)  # peft's empty model card
     return result
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def _size_and_mtime(path: Path) -> str:
     return f"{info.st_size} {info.st_mtime_ns}"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 4 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
@@ -86,7 +87,7 @@ def verify_converted(folder: Path, full: bool = False) -> str | None:
         path = folder / name
         if not path.is_file() or path.stat().st_size != meta["size"]:
             return f"{path} is missing or has the wrong size"
-        if full and _sha256(path) != meta["sha256"]:
+        if full and file_sha256(path) != meta["sha256"]:
             return f"{path} does not match its SHA-256 in the manifest"
     return None
 
@@ -115,7 +116,7 @@ def ensure_converted_weights(cache_dir: Path, progress: bool = True) -> Path:
               "(about a minute, once per machine)…", flush=True)
     started = time.time()
     _convert_gguf(gguf_path(), tmp)
-    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(tmp.iterdir())}
+    files = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(tmp.iterdir())}
     manifest = {"source": gguf_path().name, "dtype": "bfloat16", "files": files,
                 "converted_in_s": round(time.time() - started, 1)}
     (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))

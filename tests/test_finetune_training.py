@@ -18,7 +18,6 @@ from course_lib.finetune import (
     answer_loss,
     batch_order,
     encode_example,
-    file_sha256,
     frozen_bottom_states,
     itdb_path,
     load_sql_pairs,
@@ -28,7 +27,7 @@ from course_lib.finetune import (
     train_lora,
     train_or_reuse,
 )
-from course_lib.weights import load_training_model
+from course_lib.weights import file_sha256, load_training_model
 from course_lib.widgets import TrainingMonitor
 
 TINY = TrainConfig(steps=2, batch_size=2, eval_every=1, eval_examples=2, rank=4, alpha=8, lora_layers=2,
