@@ -885,7 +885,7 @@ PROVENANCE = "provenance.json"  # beside the longer run's adapter: the command, 
 
 def train_longer(folder: str | Path = LONGER_ADAPTER, progress: bool = True) -> TrainResult:
     """`python -m course_lib train-longer`: lesson 03's run with LONGER_CONFIG's steps, on the same data, saved to
-    `folder` with a provenance record (the command, the SHA-256 of the data files, the configuration). Lesson 03
+    `folder` with a provenance record (the command, the SHA-256 of the data files and of the weights). Lesson 03
     loads the adapter to show what more compute buys; tests/test_finetune_training.py checks that the record
     matches today's data and configuration and that the first steps retrain to the recorded losses."""
     from importlib.metadata import version
@@ -893,7 +893,7 @@ def train_longer(folder: str | Path = LONGER_ADAPTER, progress: bool = True) -> 
     train, validation, test = (load_sql_pairs(split) for split in ("train", "validation", "test"))
     result = train_lora(train, validation, LONGER_CONFIG, holdout=test, progress=progress)
     folder = save_adapter(result, folder)
-    record = {"command": "python -m course_lib train-longer", "config": asdict(LONGER_CONFIG),
+    record = {"command": "python -m course_lib train-longer",  # the configuration is in training.json
               "data": {split: file_sha256(itdb_path(split)) for split in ("train", "validation", "test")},
               "weights": file_sha256(folder / "adapter_model.safetensors"),
               "libraries": {package: version(package) for package in ("torch", "transformers", "peft")}}
