@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     slides = commands.add_parser("slides", help="write one reveal.js slide deck per lesson")
     slides.add_argument("lessons", nargs="*", help="lesson numbers or names (default: all)")
     slides.add_argument("--out", default=None, help="output folder (default: build/slides)")
-    longer = commands.add_parser("train-longer", help="train lesson 03's SQL adapter with 16 times the steps "
-                                 "(about half an hour on 2 cores) into course_lib/data/itdb/adapter-longer")
+    longer = commands.add_parser("train-longer", help="train lesson 03's SQL adapter with 32 times the steps "
+                                 "on more than three times the data (about an hour on 2 cores) into "
+                                 "course_lib/data/itdb/adapter-longer")
     longer.add_argument("--out", default=None, help="output folder (default: course_lib/data/itdb/adapter-longer)")
     args = parser.parse_args(argv)
 

@@ -33,6 +33,7 @@ from course_lib.sql import (
 )
 
 TRAIN, VALIDATION, TEST = (load_sql_pairs(s) for s in ("train", "validation", "test"))
+MORE = load_sql_pairs("train_more")  # the composed pairs only train-longer adds
 INDEPENDENT = load_sql_pairs("independent")
 
 
@@ -75,16 +76,16 @@ def test_split_holds_out_wording_and_whole_templates():
 
 
 def test_no_new_shape_appears_in_training():
-    train_shapes = {sql_shape(answer_of(e)) for e in TRAIN}
+    train_shapes = {sql_shape(answer_of(e)) for e in TRAIN + MORE}
     held = [e for e in TEST if e["part"] == "new_shape"] + VALIDATION
     shared = [answer_of(e) for e in held if sql_shape(answer_of(e)) in train_shapes]
     assert not shared, f"held-out queries whose shape is in train: {shared[:3]}"
 
 
 def test_no_test_answer_or_question_appears_in_training():
-    train_answers = {answer_of(e) for e in TRAIN}
+    train_answers = {answer_of(e) for e in TRAIN + MORE}
     assert not [answer_of(e) for e in TEST if answer_of(e) in train_answers]
-    questions = [question_of(e).lower() for e in TRAIN + VALIDATION + TEST]
+    questions = [question_of(e).lower() for e in TRAIN + MORE + VALIDATION + TEST]
     assert len(set(questions)) == len(questions)
 
 
@@ -104,7 +105,7 @@ def test_no_test_question_is_a_near_copy_of_a_training_question():
     by_template: dict[str, list[str]] = {}
     for e in TRAIN:
         by_template.setdefault(e["template"], []).append(question_of(e).lower())
-    everything = [q for qs in by_template.values() for q in qs]
+    everything = [q for qs in by_template.values() for q in qs] + [question_of(e).lower() for e in MORE]
     same_template = max(best_similarity(question_of(t).lower(), by_template.get(t["template"], [])) for t in TEST)
     anywhere = max(best_similarity(question_of(t).lower(), everything, floor=0.75) for t in TEST)
     assert same_template < 0.8, f"a test question is {same_template:.0%} like a training question of its template"
@@ -112,7 +113,7 @@ def test_no_test_question_is_a_near_copy_of_a_training_question():
 
 
 def test_the_generator_writes_the_shipped_files_exactly(tmp_path):
-    """`python make_pairs.py` rebuilds the database and the three splits byte for byte, under another string-hash
+    """`python make_pairs.py` rebuilds the database and the four files of pairs byte for byte, under another string-hash
     seed too (a set's order once decided which word of a question got an everyday alias)."""
     import shutil
     import subprocess
@@ -125,20 +126,24 @@ def test_the_generator_writes_the_shipped_files_exactly(tmp_path):
         shutil.copy(folder / name, tmp_path / name)
     subprocess.run([sys.executable, "make_pairs.py"], cwd=tmp_path, check=True, capture_output=True,
                    env={**os.environ, "PYTHONHASHSEED": "12345"})
-    for name in ("it.sqlite", "train.jsonl", "validation.jsonl", "test.jsonl"):
+    for name in ("it.sqlite", "train.jsonl", "validation.jsonl", "test.jsonl", "train_more.jsonl"):
         assert (tmp_path / name).read_bytes() == (folder / name).read_bytes(), f"{name} differs from the generator's"
 
 
-def test_shipped_training_file_passes_the_validator_against_test():
+def test_shipped_training_files_pass_the_validator_against_test():
     report = validate_lines([json.dumps(e) for e in TRAIN], "train.jsonl", holdout=TEST, count_tokens=count_words)
     assert report.ok, report
     assert len(report.examples) == len(TRAIN)
+    both = validate_lines([json.dumps(e) for e in TRAIN + MORE], "train.jsonl + train_more.jsonl", holdout=TEST,
+                          count_tokens=count_words)  # what train-longer trains on: no duplicate, no test item
+    assert both.ok, both
+    assert len(both.examples) == len(TRAIN) + len(MORE)
 
 
 def test_the_independent_set_has_three_parts_and_no_training_question():
     parts = [e["part"] for e in INDEPENDENT]
     assert {p: parts.count(p) for p in set(parts)} == {"simple": 26, "medium": 25, "hard": 28}
-    train_questions = [question_of(e).lower() for e in TRAIN]
+    train_questions = [question_of(e).lower() for e in TRAIN + MORE]
     closest = max(best_similarity(question_of(e).lower(), train_questions, floor=0.75) for e in INDEPENDENT)
     assert closest < NEAR_COPY, f"an independent question is {closest:.0%} like a training question"
 

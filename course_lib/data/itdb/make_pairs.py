@@ -1,6 +1,6 @@
 """Generate the natural-language -> SQL data set for the Fernleaf Home IT database.
 
-    python make_pairs.py            # writes it.sqlite, train/validation/test.jsonl here
+    python make_pairs.py            # writes it.sqlite, train/validation/test.jsonl and train_more.jsonl here
 
 Each TEMPLATE has an id, a role, several English phrasings and one SQL
 pattern.  Slot values (department names, years, device types, vendors, ...)
@@ -1033,26 +1033,42 @@ def assign_splits(pairs):
 def drop_composed_overlap(pairs):
     """Composed pairs (compose.py) train only, and only where they add no held-out item to training: none has the
     query shape of a validation or new-shape test template, or a question like a validation or test question."""
-    held_shapes = {sql_shape(p["sql"]) for p in pairs if p["split"] == "validation" or p.get("part") == "new_shape"}
-    held_questions = [_norm(p["question"]) for p in pairs if p["split"] in ("validation", "test")]
-
-    def overlaps(p):
-        if sql_shape(p["sql"]) in held_shapes:
-            return True
-        q = _norm(p["question"])
-        for other in held_questions:
-            matcher = difflib.SequenceMatcher(None, q, other)
-            if matcher.real_quick_ratio() >= DECONTAMINATE and matcher.quick_ratio() >= DECONTAMINATE \
-                    and matcher.ratio() >= DECONTAMINATE:
-                return True
-        return False
-
+    overlaps = held_out_overlap(pairs)
     kept = [p for p in pairs if not (is_composed(p) and overlaps(p))]
     print(f"dropped {len(pairs) - len(kept)} composed pairs that overlap held-out items", file=sys.stderr)
     return kept
 
 
+def held_out_overlap(pairs):
+    """A test of one pair: True when it has the query shape of a validation or new-shape test template of `pairs`,
+    or a question like one of their validation or test questions."""
+    held_shapes = {sql_shape(p["sql"]) for p in pairs if p["split"] == "validation" or p.get("part") == "new_shape"}
+    like_held = near_copy_of([_norm(p["question"]) for p in pairs if p["split"] in ("validation", "test")])
+
+    def overlaps(p):
+        return sql_shape(p["sql"]) in held_shapes or like_held(_norm(p["question"]))
+
+    return overlaps
+
+
 DECONTAMINATE = 0.85  # difflib ratio from which a generated question counts as a copy of an independent one
+
+
+def near_copy_of(others):
+    """A test of one text: True when its difflib ratio to one of `others` reaches DECONTAMINATE. Each of `others`
+    is indexed once (difflib indexes the second sequence), and the quick ratios, upper bounds of ratio(), skip most
+    exact comparisons."""
+    matchers = [difflib.SequenceMatcher(None, "", other) for other in others]
+
+    def test(text):
+        for matcher in matchers:
+            matcher.set_seq1(text)
+            if matcher.real_quick_ratio() >= DECONTAMINATE and matcher.quick_ratio() >= DECONTAMINATE \
+                    and matcher.ratio() >= DECONTAMINATE:
+                return True
+        return False
+
+    return test
 
 
 def decontaminate(pairs):
@@ -1063,19 +1079,32 @@ def decontaminate(pairs):
     if not os.path.exists(path):
         return pairs
     with open(path, encoding="utf-8") as f:
-        held = [json.loads(line)["question"].lower() for line in f if line.strip()]
-
-    def copies(question):
-        q = question.lower()
-        for h in held:
-            matcher = difflib.SequenceMatcher(None, q, h)  # the quick ratios are upper bounds of ratio()
-            if matcher.real_quick_ratio() >= DECONTAMINATE and matcher.quick_ratio() >= DECONTAMINATE \
-                    and matcher.ratio() >= DECONTAMINATE:
-                return True
-        return False
-
-    kept = [p for p in pairs if not copies(p["question"])]
+        copies = near_copy_of([json.loads(line)["question"].lower() for line in f if line.strip()])
+    kept = [p for p in pairs if not copies(p["question"].lower())]
     print(f"dropped {len(pairs) - len(kept)} pairs that nearly copy an independent question", file=sys.stderr)
+    return kept
+
+
+MORE_COMPOSED = 4  # train_more.jsonl: this many times compose.py's default number of pairs per table
+
+
+def more_composed(con, pairs):
+    """Pairs for `train_more.jsonl`, which only `python -m course_lib train-longer` adds to train.jsonl: composed
+    questions drawn again with another seed and MORE_COMPOSED times the quota per table, minus every question
+    already in `pairs`, and filtered like the first draw (no copy of an independent question, no held-out query
+    shape or question, no test query)."""
+    import compose
+
+    quota = {table: MORE_COMPOSED * n for table, n in compose.DEFAULT_PER_TABLE.items()}
+    seen = {_norm(p["question"]) for p in pairs}
+    test_sql = {p["sql"] for p in pairs if p["split"] == "test"}
+    more = [p for p in compose.composed_pairs(con, random.Random(f"{SEED}-compose-more"), quota)
+            if _norm(p["question"]) not in seen and p["sql"] not in test_sql]
+    overlaps = held_out_overlap(pairs)
+    kept = [p for p in decontaminate(more) if not overlaps(p)]
+    print(f"train_more: dropped {len(more) - len(kept)} pairs that copy or overlap held-out items", file=sys.stderr)
+    for p in kept:
+        p["split"] = "train_more"
     return kept
 
 
@@ -1101,10 +1130,11 @@ def main(out_dir=HERE) -> int:
         pairs += [p for p in compose.composed_pairs(con, random.Random(f"{SEED}-compose"))
                   if _norm(p["question"]) not in seen]
         pairs = assign_splits(decontaminate(pairs))
+        pairs += more_composed(con, pairs)
     finally:
         con.close()
     counts = {}
-    for split in ("train", "validation", "test"):
+    for split in ("train", "validation", "test", "train_more"):
         rows = [p for p in pairs if p["split"] == split]
         random.Random(f"{SEED}-{split}").shuffle(rows)
         tmp = os.path.join(out_dir, f".{split}.jsonl.tmp")
