@@ -26,12 +26,10 @@ RESERVE = Path(__file__).with_name("sql_reserve_questions.jsonl")
 
 def reserve_items() -> list[dict]:
     """The reserve questions in the chat format of the other sets (with their part)."""
-    from course_lib.sql import SYSTEM_PROMPT
+    from course_lib.datasets import read_jsonl
+    from course_lib.finetune import question_lines_as_pairs
 
-    rows = [json.loads(line) for line in RESERVE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [{"messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": r["question"]},
-                          {"role": "assistant", "content": r["sql"]}], "part": r["part"], "template": r["note"]}
-            for r in rows]
+    return question_lines_as_pairs(read_jsonl(RESERVE))
 
 
 def main() -> None:

@@ -76,14 +76,24 @@ def load_sql_pairs(split: str) -> list[dict]:
     the generator) is stored as question/sql/part/note lines and returned in the same chat format, with its
     `part` (simple, medium, hard) and its `note` as the template."""
     from .datasets import read_jsonl
-    from .sql import SYSTEM_PROMPT
 
     rows = read_jsonl(itdb_path(split))
-    if split != "independent":
-        return rows
+    return question_lines_as_pairs(rows) if split == "independent" else rows
+
+
+def question_lines_as_pairs(rows: list[dict]) -> list[dict]:
+    """Evaluation lines written by hand (question, sql, part, note) in the chat format of the generated pairs, with
+    the training system message, their `part` and their `note` as the template."""
+    from .sql import SYSTEM_PROMPT
+
     return [{"messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": r["question"]},
                           {"role": "assistant", "content": r["sql"]}], "template": r["note"], "part": r["part"]}
             for r in rows]
+
+
+def longer_training_pairs() -> list[dict]:
+    """What train-longer trains on: the pairs of LONGER_TRAIN_SPLITS, in order."""
+    return [pair for split in LONGER_TRAIN_SPLITS for pair in load_sql_pairs(split)]
 
 
 def question_of(example: dict) -> str:
@@ -894,9 +904,8 @@ def train_longer(folder: str | Path = LONGER_ADAPTER, progress: bool = True) -> 
     first steps retrain to the recorded losses."""
     from importlib.metadata import version
 
-    train = [pair for split in LONGER_TRAIN_SPLITS for pair in load_sql_pairs(split)]
     validation, test = load_sql_pairs("validation"), load_sql_pairs("test")
-    result = train_lora(train, validation, LONGER_CONFIG, holdout=test, progress=progress)
+    result = train_lora(longer_training_pairs(), validation, LONGER_CONFIG, holdout=test, progress=progress)
     folder = save_adapter(result, folder)
     record = {"command": "python -m course_lib train-longer",  # the configuration is in training.json
               "data": {split: file_sha256(itdb_path(split)) for split in (*LONGER_TRAIN_SPLITS, "validation", "test")},

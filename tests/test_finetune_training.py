@@ -12,7 +12,6 @@ from course_lib.finetune import (
     ALL_LINEAR,
     LONGER_ADAPTER,
     LONGER_CONFIG,
-    LONGER_TRAIN_SPLITS,
     PROVENANCE,
     TrainConfig,
     answer_loss,
@@ -22,6 +21,7 @@ from course_lib.finetune import (
     itdb_path,
     load_sql_pairs,
     load_training_record,
+    longer_training_pairs,
     make_batch,
     save_adapter,
     train_lora,
@@ -170,9 +170,8 @@ def test_the_longer_adapter_is_what_train_longer_produces():
     recorded = load_training_record(LONGER_ADAPTER)
     assert recorded.config == LONGER_CONFIG, "LONGER_CONFIG changed" + redo
     assert len(recorded.history) == LONGER_CONFIG.steps
-    train = [pair for split in LONGER_TRAIN_SPLITS for pair in load_sql_pairs(split)]
-    again = train_lora(train, load_sql_pairs("validation"), LONGER_CONFIG, holdout=load_sql_pairs("test"),
-                       progress=False, stop_after=4)
+    again = train_lora(longer_training_pairs(), load_sql_pairs("validation"), LONGER_CONFIG,
+                       holdout=load_sql_pairs("test"), progress=False, stop_after=4)
     assert [h["step"] for h in again.history] == [1, 2, 3, 4]
     for retrained, original in zip(again.history, recorded.history, strict=False):
         # another CPU (or fp32 where bf16 is missing) moves a loss by well under 3%; another batch by far more
