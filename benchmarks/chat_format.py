@@ -6,6 +6,8 @@ The task: the 50 dev reviews of lesson 01, asked as a chat (a system instruction
 user/assistant turns, then the review). Each format in course_lib.local.CHAT_FORMATS renders the same messages,
 sent as raw completions to the local model; the answer's first word is parsed as the label. The default format is
 the chat template the engine gives llama.cpp.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ and prompt tokens. Prints one JSON object with --json.
 Trains the lesson's LoRA configuration (`course_lib.finetune.LESSON_CONFIG`) on the train split, then scores the
 base model zero-shot and few-shot (schema in the prompt) and the fine-tuned model on every test item, by execution
 accuracy, on the local engine. Takes about 15 minutes on 2 CPU cores.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ prefill_as_cache_fills: prompt tokens/s of six different 800-token prompts sent 
 with the engine's cache layout (one KV cache per slot) and with one cache shared by all slots (llama.cpp's
 `kv_unified`), side by side in this process: without flash attention a shared cache makes every new token attend
 over all its filled cells, so prompt processing slows as earlier requests fill it.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

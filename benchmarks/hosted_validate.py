@@ -8,6 +8,8 @@ object with --json.
 The stand-in (tests/hosted_standin.py) refuses the completions endpoint for chat models, as both providers
 document, and forwards chat and embeddings to `python -m course_lib serve` on 127.0.0.1. The count of calls that
 sent a chat model to the completions endpoint must be 0.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

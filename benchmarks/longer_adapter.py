@@ -12,6 +12,8 @@ set). Nothing in the course was chosen on the reserve set: it is there to check 
 independent set holds on questions nobody has looked at. The generator does not decontaminate against it; its
 closest question to any training question has a difflib ratio of 0.85. Every adapter is scored by execution
 accuracy at temperature 0, with the prompt it was trained on. About 30 s per adapter and set on 2 CPU cores.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@
 For each notebook: total seconds, and `evaluation_s`, the seconds spent in cells that score prompt variants
 (cells calling compare_prompts, evaluate_prompt or chat_many). Lesson 01 promises its evaluations take at
 most 3 minutes on 2 CPU cores with the local default.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ independent_recall_at_5, independent_mrr, independent_multi_recall_at_5: the sam
 embed_chunks_per_s: chunks embedded per second by the bundled all-MiniLM-L6-v2 on this machine's CPU.
 query_p50_ms: median time to embed one question and search (dense + BM25 + fusion + filter), over all questions.
 index_build_s: building the exact FAISS index from the embeddings (embedding excluded).
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@
 
 Bounded: exactly `--learners` requests, each with a `--timeout`, to a server this script starts on a free loopback
 port and stops at the end.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ template), as lesson 03 scores its adapter, and on the independent set (question
 course_lib/data/itdb/independent.jsonl), by part. Runs share one process, so a variant
 that adapts the same layers as an earlier one reuses the frozen layers' outputs and reports fewer seconds.
 About 5 minutes per variant on 2 CPU cores.
+Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
+than twice, and every timing here with it.
 """
 
 from __future__ import annotations
