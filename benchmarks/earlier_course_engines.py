@@ -17,7 +17,9 @@ notebook goes on (`allow_errors`), for both engines alike, so each total covers 
 claims were set on the torch engine's answers, and some do not hold on 4-bit llama.cpp (and lesson 04's fine-tuning
 claim of that commit had no margin on either). The runs share one course cache: the first run trains the earlier
 course's adapters (its first-run total), later runs find them (adapters cached, what the issue compares). Runs
-alternate, so a slow hour falls on both engines. Run it alone: another model process on the same 2 cores slows
+alternate, so a slow hour falls on both engines. The kernels inherit this script's environment: with
+`ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 DNNL_MAX_CPU_ISA=AVX2` the torch engine runs as on a CPU
+without AVX-512 (the llama.cpp wheel is an AVX2 build). Run it alone: another model process on the same 2 cores slows
 both engines far more than twice.
 """
 
