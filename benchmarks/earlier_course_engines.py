@@ -133,8 +133,9 @@ if os.environ.get("EARLIER_COURSE_ENGINE") == "llamacpp":
 # slowest code cells of each (seconds, code-cell index, first line) say where an engine's time goes.
 DRIVER = '''
 import json, sys, tempfile, time
-from datetime import datetime
 from pathlib import Path
+sys.path.insert(0, %(benchmarks)r)
+from notebook_times import _seconds as cell_seconds  # a cell's seconds from nbclient's timing metadata
 import nbformat
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -154,12 +155,7 @@ for path in select_notebooks():
     code = [c for c in nb.cells if c.cell_type == "code"]
     errors = [f"{i}: {o['ename']}" for i, c in enumerate(code) for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
-    def seconds(cell):
-        timing = cell.metadata.get("execution", {})
-        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-        parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
-        return (parse(end) - parse(start)).total_seconds() if start and end else 0.0
-    slowest = sorted(((round(seconds(c), 1), i, c.source.strip().splitlines()[0][:60] if c.source.strip() else "")
+    slowest = sorted(((round(cell_seconds(c), 1), i, c.source.strip().splitlines()[0][:60] if c.source.strip() else "")
                       for i, c in enumerate(code)), reverse=True)[:3]
     print(json.dumps({"notebook": f"{path.parent.name}/{path.name}", "seconds": round(time.perf_counter() - started, 1),
                       "errors": errors, "slowest_cells": slowest}), flush=True)
@@ -184,7 +180,8 @@ def run_course(worktree: Path, cache_dir: Path, engine: str, in_flight: int = 0)
     `in_flight`: requests sent to llama.cpp at once (0: one per slot, as today's chat_many sends them)."""
     env = {**os.environ, "PYTHONPATH": str(worktree), "COURSE_CACHE_DIR": str(cache_dir), "COURSE_PROVIDER": "local",
            "EARLIER_COURSE_ENGINE": engine, "EARLIER_COURSE_IN_FLIGHT": str(in_flight or "")}
-    out = subprocess.run([sys.executable, "-c", DRIVER], cwd=worktree, env=env, capture_output=True, text=True)
+    driver = DRIVER % {"benchmarks": str(ROOT / "benchmarks")}
+    out = subprocess.run([sys.executable, "-c", driver], cwd=worktree, env=env, capture_output=True, text=True)
     notebooks = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0:
         raise RuntimeError(f"The {engine} run stopped: {out.stderr[-2000:]}")
