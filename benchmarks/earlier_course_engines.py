@@ -44,7 +44,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,11 +71,10 @@ class SwappedEngine(local.LocalEngine):
         today = _today_module("local")
         self.today = today.LocalEngine(_today_module("config").load_settings())
         self.EngineError = today.EngineError
-        self._tokenizer_lock = threading.Lock()
 
     @property
     def tokenizer(self):  # the same Hugging Face tokenizer as before; no torch model is loaded to answer
-        with self._tokenizer_lock:
+        with self._lock:
             if self._tokenizer is None:
                 self.weights_dir = local.ensure_converted_weights(self.settings.cache_dir, progress=self.progress)
                 self._tokenizer = local.load_tokenizer(self.weights_dir)
