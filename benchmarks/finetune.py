@@ -1,5 +1,5 @@
 """Lesson 03's claims on the full test split: zero-shot, few-shot and fine-tuned execution accuracy, training speed
-and prompt tokens. Prints one JSON object with --json.
+and prompt tokens. Writes benchmarks/results/finetune.json (and prints it, on one line with --json).
 
     python benchmarks/finetune.py --json
 
@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import write_result
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,15 +28,8 @@ def main() -> None:
     parser.add_argument("--corrupted", action="store_true", help="also train on 40%% swapped answers and score it")
     args = parser.parse_args()
 
-    from course_lib.finetune import (
-        LESSON_CONFIG,
-        corrupt_answers,
-        few_shot_examples,
-        load_sql_pairs,
-        question_of,
-        save_adapter,
-        train_lora,
-    )
+    from course_lib.datasets import few_shot_examples, load_sql_pairs, question_of
+    from course_lib.finetune import LESSON_CONFIG, corrupt_answers, save_adapter, train_lora
     from course_lib.llm import local_engine, setup
     from course_lib.sql import evaluate_sql, prompt_messages
 
@@ -98,6 +93,7 @@ def main() -> None:
         report["corrupted_acc"] = round(corrupted.accuracy, 3)
         report["accuracy_by_part"]["corrupted"] = by_part(corrupted)
     print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+    print("wrote", write_result("finetune", report))
 
 
 if __name__ == "__main__":

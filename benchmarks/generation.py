@@ -1,6 +1,8 @@
-"""Speed of the local provider as learners use it (the OpenAI client over llama.cpp). Prints JSON with --json.
+"""Speed of the local provider as learners use it (the OpenAI client over llama.cpp). Writes
+benchmarks/results/generation.json.
 
-    python benchmarks/generation.py --json
+    python benchmarks/generation.py
+    python benchmarks/generation.py --slots 1,2     # also the lesson evaluations with other slot counts
 
 single_stream_tok_s: one chat request of NEW_TOKENS greedy tokens through `client.chat.completions.create`;
 raw_xllamacpp_tok_s: the same request handed straight to the engine's llama.cpp server (`Server.handle_completions`)
@@ -13,10 +15,6 @@ lesson_eval: lesson 03's few-shot SQL baseline (63 chat requests sharing a long 
 newline, at most 128 tokens) and lesson 01's 8-example sentiment prompt over the 80 test reviews, sent with
 `chat_many` as the lessons send them; seconds and tokens/s, with the engine's slots (LOCAL_SLOTS) and, with
 --slots, other slot counts for comparison.
-prefill_as_cache_fills: prompt tokens/s of six different 800-token prompts sent one after another, first and last,
-with the engine's cache layout (one KV cache per slot) and with one cache shared by all slots (llama.cpp's
-`kv_unified`), side by side in this process: without flash attention a shared cache makes every new token attend
-over all its filled cells, so prompt processing slows as earlier requests fill it.
 Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
 than twice, and every timing here with it.
 """
@@ -29,6 +27,8 @@ import os
 import subprocess
 import sys
 import time
+
+from record import write_result
 
 NEW_TOKENS = 64  # greedy tokens generated per single-stream measurement
 PROMPT = "Write a short product description for a plant-based kitchen cleaner that is gentle on hands:"
@@ -53,7 +53,7 @@ print(time.perf_counter() - started, peak_rss_mb())
 RAW_FIRST_ANSWER = PEAK_RSS_MB + """
 import time; started = time.perf_counter()
 import xllamacpp
-from course_lib.weights import gguf_path
+from course_lib.runtime.weights import gguf_path
 params = xllamacpp.CommonParams()
 params.model.path, params.n_ctx, params.port, params.verbosity = str(gguf_path()), 2048, 0, -1
 params.fit_params = params.warmup = False  # as the course starts it: no second load to fit memory, no warm-up
@@ -89,8 +89,7 @@ def single_stream(client, engine) -> dict:
 
 def lesson_conversations() -> dict[str, tuple[list[list[dict]], int]]:
     """The two evaluations the lessons run most: (conversations, max_tokens) by name."""
-    from course_lib.datasets import load_reviews
-    from course_lib.finetune import few_shot_examples, load_sql_pairs, per_template, question_of
+    from course_lib.datasets import few_shot_examples, load_reviews, load_sql_pairs, per_template, question_of
     from course_lib.prompting import few_shot_prompt
     from course_lib.sql import ANSWER_MAX_TOKENS, prompt_messages
 
@@ -123,33 +122,19 @@ def lesson_eval(client, engine) -> dict:
     return results
 
 
-def prefill_as_cache_fills(engine, prompts: int = 6) -> dict:
-    """Prompt tokens/s of the first and the last of `prompts` different long prompts sent one after another."""
-    from course_lib.datasets import load_reviews
-
-    text = " ".join(r["text"] for r in load_reviews("test"))[:3500]  # about 800 tokens
-    speeds = []
-    for i in range(prompts):
-        answer = engine.server.handle_completions({"prompt": f"Batch {i}. {text}", "max_tokens": 1, "temperature": 0})
-        speeds.append(answer["timings"]["prompt_per_second"])
-    return {"prompt_tokens": answer["timings"]["prompt_n"], "first_tok_s": round(speeds[0]),
-            "last_tok_s": round(speeds[-1])}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--slots", default="", help="also measure the lesson evaluations with these slot counts, "
                                                     "e.g. 4,16")
     args = parser.parse_args()
 
     from course_lib.config import load_settings
-    from course_lib.llm import get_client, local_engine
-    from course_lib.local import LOCAL_SLOTS
+    from course_lib.llm import get_client
+    from course_lib.runtime.engine import LOCAL_SLOTS, get_engine
 
     settings = load_settings(env={k: v for k, v in os.environ.items() if not k.startswith(("COURSE_PROVIDER",))})
     client = get_client(settings)
-    engine = local_engine(client)
+    engine = get_engine()  # a benchmark of the engine itself: it reads llama.cpp's server directly
     client.chat.completions.create(model="gemma-3-270m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
     result = {"slots": LOCAL_SLOTS, "new_tokens": NEW_TOKENS, **single_stream(client, engine)}
     result["client_vs_raw"] = round(result["single_stream_tok_s"] / result["raw_xllamacpp_tok_s"], 3)
@@ -159,15 +144,11 @@ def main() -> None:
         engine.close()  # restarts with the new slot count on the next request
         result[f"lesson_eval_{slots}_slots"] = lesson_eval(client, engine)
     engine.slots = LOCAL_SLOTS
-    for shared in (False, True):
-        engine.shared_cache = shared
-        engine.close()  # a fresh server with this cache layout
-        result[f"prefill_as_cache_fills_{'shared_cache' if shared else 'per_slot'}"] = prefill_as_cache_fills(engine)
-    engine.shared_cache = False
     engine.close()
     result["warm_start_s"], result["warm_start_rss_mb"] = warm_start()
     result["raw_warm_start_s"], result["raw_warm_start_rss_mb"] = warm_start(RAW_FIRST_ANSWER)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+    print("wrote", write_result("generation", result))
 
 
 if __name__ == "__main__":

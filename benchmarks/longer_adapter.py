@@ -1,8 +1,8 @@
-"""How the SQL adapter that `python -m course_lib train-longer` made scores on three question sets, by part. Prints
-one JSON object with --json.
+"""How the SQL adapter that `python -m course_lib train-longer` made scores on three question sets, by part. Writes
+benchmarks/results/longer_adapter.json.
 
-    python benchmarks/longer_adapter.py --json
-    python benchmarks/longer_adapter.py --json --adapter path/to/another/adapter   # compare others beside it
+    python benchmarks/longer_adapter.py
+    python benchmarks/longer_adapter.py --adapter path/to/another/adapter   # compare others beside it
 
 The sets: lesson 03's test questions (one per template of the generator's test split), the independent set
 (course_lib/data/itdb/independent.jsonl: 79 questions written from the schema and the database alone) and the
@@ -19,28 +19,28 @@ than twice, and every timing here with it.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+
+from record import write_result
 
 RESERVE = Path(__file__).with_name("sql_reserve_questions.jsonl")
 
 
 def reserve_items() -> list[dict]:
     """The reserve questions in the chat format of the other sets (with their part)."""
-    from course_lib.datasets import read_jsonl
-    from course_lib.finetune import question_lines_as_pairs
+    from course_lib.datasets import question_lines_as_pairs, read_jsonl
 
     return question_lines_as_pairs(read_jsonl(RESERVE))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--adapter", action="append", default=[], help="another adapter folder to score beside it")
     args = parser.parse_args()
 
-    from course_lib.finetune import LONGER_ADAPTER, load_sql_pairs, load_training_record, per_template
+    from course_lib.datasets import load_sql_pairs, per_template
+    from course_lib.finetune import LONGER_ADAPTER, load_training_record
     from course_lib.llm import local_engine, setup
     from course_lib.sql import evaluate_sql
 
@@ -62,10 +62,8 @@ def main() -> None:
                           **{part: f"{right}/{total}" for part, (right, total) in scored.by_part(items).items()},
                           "eval_s": round(time.perf_counter() - started, 1)}
         runs.append(run)
-        if not args.json:
-            print(run, flush=True)
-    if args.json:
-        print(json.dumps({"runs": runs}))
+        print(run, flush=True)
+    print("wrote", write_result("longer_adapter", {"runs": runs}))
 
 
 if __name__ == "__main__":

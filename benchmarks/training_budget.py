@@ -1,11 +1,11 @@
 """What LoRA runs cost and buy lesson 03: training seconds and execution accuracy of the lesson's configuration and
-of variants (steps, adapted layers, rank, learning rate, ...). Prints one JSON object with --json.
+of variants (steps, adapted layers, rank, learning rate, ...). Writes benchmarks/results/training_budget.json.
 
     python benchmarks/training_budget.py --json
     python benchmarks/training_budget.py --json --variant "steps=65" --variant "lora_layers=3"
 
 Each variant is `course_lib.finetune.LESSON_CONFIG` with the given fields replaced (periodic validation switched
-off; the final one still runs). One more field, `prompt="schema"`, puts `schema_description()` in the system message
+off; the final one still runs). One more field, `prompt="schema"`, puts `schema_text()` in the system message
 of every training, validation and evaluation prompt (the measured alternative to the lesson's schema-free prompt):
 
     python benchmarks/training_budget.py --json --variant "prompt='schema', max_example_tokens=1024"
@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import write_result
+
 DEFAULT_VARIANTS = ("steps=65", "lora_layers=3", "")  # "": the lesson's configuration itself
 
 
@@ -43,7 +45,7 @@ def parse_variant(text: str) -> dict:
 
 def with_schema(items: list[dict]) -> list[dict]:
     """The same pairs with the schema in the system message, as the few-shot baseline's prompt carries it."""
-    from course_lib.finetune import answer_of, question_of
+    from course_lib.datasets import answer_of, question_of
     from course_lib.sql import prompt_messages
 
     return [{**item, "messages": prompt_messages(question_of(item), schema=True)
@@ -56,7 +58,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", help='fields to change, e.g. "steps=65" (repeatable)')
     args = parser.parse_args()
 
-    from course_lib.finetune import LESSON_CONFIG, load_sql_pairs, per_template, save_adapter, train_lora
+    from course_lib.datasets import load_sql_pairs, per_template
+    from course_lib.finetune import LESSON_CONFIG, save_adapter, train_lora
     from course_lib.llm import local_engine, setup
     from course_lib.sql import evaluate_sql
 
@@ -93,6 +96,7 @@ def main() -> None:
             print(runs[-1], flush=True)
     if args.json:
         print(json.dumps({"runs": runs}))
+    print("wrote", write_result("training_budget", {"runs": runs}))
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run()
     if args.command == "serve":
-        from .server import ROOM_SLOTS
-        from .server import serve as run_server
+        from .runtime.server import ROOM_SLOTS
+        from .runtime.server import serve as run_server
 
         adapters = dict(item.split("=", 1) for item in args.adapter if "=" in item)
         if len(adapters) != len(args.adapter):

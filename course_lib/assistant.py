@@ -22,13 +22,23 @@ import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .datasets import DATA, DataError, load_brand_guide, load_products, read_jsonl
+from .datasets import (
+    REQUESTS,
+    ROUTES,
+    DataError,
+    few_shot_examples,
+    load_brand_guide,
+    load_products,
+    load_questions,
+    load_requests,
+    load_sql_pairs,
+)
+from .llm import chat_many
+from .prompting import rubric_check
+from .rag import EXAMPLES, RagAnswerer, clean_answer, closed_book_prompt, score_answer
+from .sql import ANSWER_MAX_TOKENS, SQLError, execution_match, extract_sql, prompt_messages, run_query
 
-ROUTES = ("policy", "data", "writing")
-SPLITS = ("eval", "dev", "examples")
-REQUESTS = DATA / "assistant" / "requests.jsonl"
 ROUTER_INSTRUCTION = ("Route each request from a Fernleaf Home employee: policy (HR benefits and company rules), "
                       "data (counts, lists and figures from the IT database), or writing (product copy).")
 FT_SQL_MODEL = "ft:gemma-3-270m:sql"  # the name lesson 03 serves its adapter under
@@ -36,18 +46,6 @@ FT_COPY_MODEL = "ft:gemma-3-270m:brand-voice"  # the name lesson 04 serves its b
 FT_RAG_MODEL = "ft:gemma-3-270m:grounded"  # the name lesson 04 serves its grounded-answer adapter under
 COPY_INSTRUCTION = "Write a warm, plain product description in the Fernleaf Home brand voice."
 COPY_MAX_TOKENS = 120  # the longest description the guide allows (90 words) is about 120 tokens
-
-
-def load_requests(split: str | None = None, path: str | Path = REQUESTS) -> list[dict]:
-    """The mixed requests of lesson 04 (course_lib/data/assistant/README.md), optionally one split."""
-    if split is not None and split not in SPLITS:
-        raise DataError(f"Unknown split {split!r} for {Path(path).name}; choose one of {', '.join(SPLITS)}.")
-    rows = read_jsonl(path)
-    for number, row in enumerate(rows, start=1):
-        if row.get("route") not in ROUTES or not row.get("request"):
-            raise DataError(f"{path}:{number}: each request needs a non-empty 'request' and a 'route' among "
-                            f"{', '.join(ROUTES)}.")
-    return [r for r in rows if split is None or r["split"] == split]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -100,7 +98,6 @@ def route_requests(client, model: str, requests: list[str], build=None, progress
     """Route every request with the few-shot messages `build(request)` (default: `route_prompt` with two examples
     per route); a string from `build` is sent as one user message. A route name is one line of at most three
     tokens, so the answer stops at the end of its line."""
-    from .llm import chat_many
 
     if build is None:
         shots = router_examples()
@@ -199,8 +196,6 @@ class ClosedBookPolicy(Handler):
         self.client, self.model = client, model
 
     def _answer(self, requests):
-        from .llm import chat_many
-        from .rag import clean_answer, closed_book_prompt
 
         answers = chat_many(self.client, self.model, [closed_book_prompt(q) for q in requests], max_tokens=48,
                             stop=["\n"], desc="closed-book answers")
@@ -215,7 +210,6 @@ class RagPolicy(Handler):
 
     def __init__(self, client, model: str, retriever, k: int = 3, where=None, examples=None):
         super().__init__()
-        from .rag import EXAMPLES, RagAnswerer
 
         examples = EXAMPLES if examples is None else examples  # () for a model fine-tuned on the grounded task
         self.answerer = RagAnswerer(client, model, retriever, k=k, where=where, examples=examples)
@@ -248,8 +242,6 @@ class _SQLHandler(Handler):
         """The chat messages that ask the SQL model for one query."""
 
     def _answer(self, requests):
-        from .llm import chat_many
-        from .sql import ANSWER_MAX_TOKENS, SQLError, extract_sql, run_query
 
         # Every gold query is one line, and a base model keeps writing after it: stop at the end of the line.
         answers = chat_many(self.client, self.model, [self.messages(q) for q in requests],
@@ -273,14 +265,12 @@ class FewShotSQL(_SQLHandler):
 
     def __init__(self, client, model: str, shots: int = 4, similar=None):
         super().__init__(client, model)
-        from .finetune import few_shot_examples, load_sql_pairs
 
         self.similar = similar  # a sql.SimilarExamples, or None for the fixed examples
         self.shots = [] if similar else few_shot_examples(load_sql_pairs("train"), shots)
         self.name = "retrieved-examples SQL" if similar else "few-shot SQL"
 
     def messages(self, request):
-        from .sql import prompt_messages
 
         return prompt_messages(request, self.similar(request) if self.similar else self.shots)
 
@@ -296,7 +286,6 @@ class FineTunedSQL(_SQLHandler):
         self.name = "fine-tuned SQL + retrieved examples" if similar else "fine-tuned SQL"
 
     def messages(self, request):
-        from .sql import prompt_messages
 
         return prompt_messages(request, self.similar(request) if self.similar else (), schema=False)
 
@@ -312,7 +301,6 @@ class BrandCopy(Handler):
         self.products, self.guide = load_products(), load_brand_guide()
 
     def _answer(self, requests):
-        from .llm import chat_many
 
         products = [find_product(r, self.products) for r in requests]
         answers = chat_many(self.client, self.model, [self.messages(p) for p in products],
@@ -360,7 +348,6 @@ class Assistant:
 # --------------------------------------------------------------------------------------------------------------
 
 def _reference(item: dict) -> str:
-    from .chunking import load_questions
 
     wanted = item["source"].split(":", 1)[1]
     for q in load_questions():
@@ -373,9 +360,6 @@ def score_reply(item: dict, reply: Reply) -> float:
     """0..1 by the request's true route: policy by key facts of the reference answer (lesson 02), data by execution
     accuracy (lesson 03), writing by the brand rubric (lesson 01). A request sent down the wrong route, or down
     none, scores 0: the rubric alone would give any text without banned words 0.4, a SQL query included."""
-    from .prompting import rubric_check
-    from .rag import score_answer
-    from .sql import execution_match
 
     if reply.route != item["route"]:
         return 0.0

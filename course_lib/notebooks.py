@@ -8,10 +8,10 @@ course_lib/exercises/exNN_name.py. Everything else is copied, so the two noteboo
 from __future__ import annotations
 
 import importlib
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from .files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent  # the course repository (course_lib is installed editable)
 FOLDERS = ("notebooks", "exercises", "solutions")
@@ -69,13 +69,6 @@ def make_solution(exercise_path: Path):
     return solved
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_solutions(root: Path = ROOT, check_only: bool = False) -> int:
     """Write (or, with check_only, compare) every solutions notebook; returns 1 if one is missing or stale."""
     import nbformat
@@ -90,7 +83,7 @@ def write_solutions(root: Path = ROOT, check_only: bool = False) -> int:
         stale.append(target)
         if not check_only:
             target.parent.mkdir(exist_ok=True)
-            _write_atomic(target, text)
+            write_atomic(target, text)
     for path in stale:
         print(f"{'out of date' if check_only else 'wrote'}: {path.relative_to(root)}")
     if check_only and stale:

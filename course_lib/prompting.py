@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .datasets import load_prices
+from .llm import chat_many
+from .pricing import request_cost
 
 LABELS = ("positive", "negative")  # the two sentiment labels of the review data set
 
@@ -85,7 +87,6 @@ def evaluate_prompt(client, model: str, name: str, build: Callable[[dict], list[
     Runs at temperature 0, many requests at once (`llm.chat_many`). `expected(item)` defaults to item["label"].
     A plain string from `build` is sent as one user message.
     """
-    from .llm import chat_many
 
     expected = expected or (lambda item: item["label"])
     hidden = ("label", "expected")  # the answer never reaches the prompt builder, so it cannot leak into a prompt
@@ -283,11 +284,7 @@ class CostMeter:
 
     def cost(self, model: str) -> float:
         """USD the counted tokens would cost on `model` at the shipped price table's rates."""
-        table = self.prices["models"]
-        if model not in table:
-            raise KeyError(f"No price for {model!r} in model_prices.json; known: {', '.join(table)}.")
-        rate = table[model]
-        return (self.prompt_tokens * rate["input"] + self.completion_tokens * rate["output"]) / 1_000_000
+        return request_cost(model, self.prompt_tokens, self.completion_tokens, self.prices)
 
     def table(self):
         """The same tokens priced on every model of the price table, as a DataFrame."""

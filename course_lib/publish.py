@@ -11,14 +11,15 @@ temporary folder first and replace the output folder only when everything was bu
 from __future__ import annotations
 
 import html
-import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .files import replace_folder
 from .notebooks import ROOT
+from .validate import execute_notebook, failure_reason
 
 INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;line-height:1.5}}
@@ -41,26 +42,12 @@ def _title_and_goal(nb) -> tuple[str, str]:
     return title, goal
 
 
-def _replace_folder(built: Path, out: Path) -> None:
-    """Swap a finished build into place: the old folder stays until the new one is complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = out.with_name(out.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(built, out)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | None = None, execute: bool = True,
                timeout: int = 1800, say=print) -> Path:
     """Execute each lesson notebook (unless execute=False) and write it as HTML, with an index page."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    from .validate import execute_notebook, failure_reason
 
     out = Path(out)
     paths = lesson_notebooks(lessons)
@@ -90,7 +77,7 @@ def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | N
         title="Customizing large language models", rows="".join(rows),
         intro=f"The course's lessons as run on {time.strftime('%Y-%m-%d')}; open a lesson to read it with its "
               "outputs. To run them yourself, see the repository's README."), encoding="utf-8")
-    _replace_folder(built, out)
+    replace_folder(built, out)
     return out
 
 
@@ -113,7 +100,7 @@ def build_slides(out: Path | str = ROOT / "build" / "slides", lessons: list[str]
         body, _ = exporter.from_notebook_node(nb)
         (built / f"{path.stem}.slides.html").write_text(body, encoding="utf-8")
         say(f"wrote {path.stem}.slides.html")
-    _replace_folder(built, out)
+    replace_folder(built, out)
     return out
 
 

@@ -13,17 +13,16 @@ Every retriever has the same interface, so the RAG answerer, the metrics and the
 from __future__ import annotations
 
 import abc
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .chunking import Chunk
+from .chunking import Chunk, chunk_fixed, load_documents
 from .embeddings import Embedder
+from .files import atomic_path
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al., 2009): score = sum of 1 / (RRF_K + rank)
 YEAR_IN_TEXT = re.compile(r"\b(20[2-3][0-9])\b")
@@ -94,17 +93,9 @@ def save_index(index, path: str | Path) -> Path:
     """Write a FAISS index atomically: a crash mid-write leaves the old file (or none), never half of one."""
     import faiss
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
+    return Path(path)
 
 
 def load_index(path: str | Path, expected_size: int | None = None):
@@ -357,7 +348,6 @@ def default_retriever(chunks: list[Chunk] | None = None, embedder: Embedder | No
     """The lesson's default pipeline: 120-word chunks sharing 30 words, dense + BM25 fused by RRF, compound
     questions also searched part by part, and the plan-year filter. Pass chunks to use your own."""
     if chunks is None:
-        from .chunking import chunk_fixed, load_documents
 
         chunks = chunk_fixed(load_documents(), DEFAULT_CHUNK_WORDS, DEFAULT_OVERLAP_WORDS)
     dense = DenseRetriever(chunks, embedder, progress=progress)

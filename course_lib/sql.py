@@ -15,6 +15,7 @@ time limit, so a model cannot change the database or hang the notebook.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import time
@@ -22,7 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .datasets import DATA
+from .datasets import DATA, SQL_SYSTEM_PROMPT, question_of, schema_text
+from .llm import chat_many
 
 DB_PATH = DATA / "itdb" / "it.sqlite"  # Fernleaf Home's IT database (course_lib/data/itdb/README.md)
 QUERY_TIME_LIMIT_S = 2.0  # seconds a query may run before it is interrupted
@@ -52,24 +54,14 @@ def connect(db: str | Path = DB_PATH) -> sqlite3.Connection:
     return con
 
 
-def schema_description() -> str:
-    """About 200 words describing every table and column, for prompts. Taught in 03_fine_tuning."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("itdb_build_db", DATA / "itdb" / "build_db.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.schema_description()
-
-
-_CONNECTIONS: dict[str, sqlite3.Connection] = {}
-
-
 def _connection(db: str | Path) -> sqlite3.Connection:
-    key = str(Path(db).resolve())
-    if key not in _CONNECTIONS:
-        _CONNECTIONS[key] = connect(db)
-    return _CONNECTIONS[key]
+    return _connection_to(str(Path(db).resolve()))
+
+
+@functools.cache
+def _connection_to(path: str) -> sqlite3.Connection:
+    """One read-only connection per database file and process."""
+    return connect(path)
 
 
 def run_query(sql: str, db: str | Path = DB_PATH, time_limit_s: float = QUERY_TIME_LIMIT_S,
@@ -164,15 +156,13 @@ def extract_sql(text: str) -> str:
 # Evaluating a model that writes SQL
 # --------------------------------------------------------------------------------------------------------------
 
-SYSTEM_PROMPT = ("You translate questions about Fernleaf Home's IT database into a single SQLite query; "
-                 "answer with the SQL only.")  # the system message of every pair in course_lib/data/itdb
 ANSWER_MAX_TOKENS = 128  # longest answer generated (the longest gold query has under 100 tokens)
 
 
 def prompt_messages(question: str, examples: list[dict] = (), schema: bool = True) -> list[dict]:
     """Chat messages asking for one query: the short system message, the schema (optional), worked examples as
     earlier turns (few-shot), then the question. Taught in 03_fine_tuning."""
-    system = SYSTEM_PROMPT + (f"\n\n{schema_description()}" if schema else "")
+    system = SQL_SYSTEM_PROMPT + (f"\n\n{schema_text()}" if schema else "")
     messages = [{"role": "system", "content": system}]
     for e in examples:
         messages += [m for m in e["messages"] if m["role"] != "system"]
@@ -189,17 +179,13 @@ class SimilarExamples:
 
     def __init__(self, pairs: list[dict], embedder, k: int = 2, progress: bool = False):
         self.pairs, self.embedder, self.k = pairs, embedder, k
-        self.vectors = embedder.encode([_question(p) for p in pairs], progress=progress)  # unit rows: cosine = dot
+        self.vectors = embedder.encode([question_of(p) for p in pairs], progress=progress)  # unit rows: cosine = dot
 
     def __call__(self, question: str) -> list[dict]:
         """The k most similar pairs, the most similar last (nearest to the question in the prompt)."""
         scores = self.vectors @ self.embedder.encode([question])[0]
         best = sorted(range(len(self.pairs)), key=lambda i: -scores[i])[: self.k]
         return [self.pairs[i] for i in reversed(best)]
-
-
-def _question(pair: dict) -> str:
-    return next(m["content"] for m in reversed(pair["messages"]) if m["role"] == "user")
 
 
 @dataclass
@@ -251,8 +237,6 @@ def evaluate_sql(client, model: str, items: list[dict], build_messages, name: st
     temperature 0. `build_messages(item)` gives the chat messages to send. Every gold query is one line, so the
     answer stops at the end of its first line (a base model keeps writing otherwise); a hosted chat model that
     opens a ```sql block is asked for the query alone by the prompt, and `extract_sql` reads either. Taught in 03."""
-    from .llm import chat_many
-
     conversations = [build_messages(item) for item in items]
     replies = chat_many(client, model, conversations, max_tokens=max_tokens, stop=["\n"], progress=progress,
                         desc=name or model)

@@ -16,7 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from .notebooks import FOLDERS, ROOT, course_notebooks
+from .config import LOCAL_CHAT_MODEL, load_settings
+from .datasets import load_prices
+from .doctor import run as run_doctor
+from .llm import release_local_model
+from .notebooks import FOLDERS, ROOT, course_notebooks, exercise_module
+from .pricing import request_cost
 
 CHECK_LINE = re.compile(r"^(Correct|Incorrect|Not attempted): (q\d+) · (.*?)(?: — |$)", re.MULTILINE)
 
@@ -35,12 +40,10 @@ def provider_problem() -> str | None:
     sentence that says what to fix."""
     import io
 
-    from .doctor import run
-    from .local import release_engines
 
     report = io.StringIO()
-    failed = run(out=report)
-    release_engines()  # the notebooks' kernels start their own engine; this one would only hold memory
+    failed = run_doctor(out=report)
+    release_local_model()  # the notebooks' kernels start their own engine; this one would only hold memory
     if not failed:
         return None
     failure = next((line for line in report.getvalue().splitlines() if line.startswith("FAIL")), report.getvalue())
@@ -156,7 +159,6 @@ def write_usage(usage: dict) -> None:
     import datetime
     import json
 
-    from .config import LOCAL_CHAT_MODEL
 
     known = json.loads(USAGE_FILE.read_text()) if USAGE_FILE.exists() else {"notebooks": {}}
     known["notebooks"].update(usage)
@@ -170,8 +172,6 @@ def estimate_cost(lessons: list[str] | None = None, folders: tuple[str, ...] = F
     tokens each notebook sent when measured on the local model (USAGE_FILE) at the course's dated prices."""
     import json
 
-    from .config import load_settings
-    from .datasets import load_prices
 
     def say(line: str) -> None:
         print(line, file=out, flush=True)
@@ -185,7 +185,6 @@ def estimate_cost(lessons: list[str] | None = None, folders: tuple[str, ...] = F
     model = settings.chat_model if settings.chat_model in prices["models"] else "gpt-4o-mini"
     if model != settings.chat_model:
         say(f"NOTE  {settings.chat_model} is not in the course's price table; pricing as {model}.")
-    rate = prices["models"][model]
     total = 0.0
     for path in select_notebooks(lessons, folders):
         name = str(path.relative_to(path.parent.parent))
@@ -193,7 +192,7 @@ def estimate_cost(lessons: list[str] | None = None, folders: tuple[str, ...] = F
         if counts is None:
             say(f"?     {name:<42} not measured yet (python -m course_lib validate --record-usage)")
             continue
-        usd = (counts["prompt_tokens"] * rate["input"] + counts["completion_tokens"] * rate["output"]) / 1_000_000
+        usd = request_cost(model, counts["prompt_tokens"], counts["completion_tokens"], prices)
         total += usd
         say(f"      {name:<42} {counts['requests']:5d} requests {counts['prompt_tokens']:9,d} + "
             f"{counts['completion_tokens']:7,d} tokens  ${usd:.4f}")
@@ -209,7 +208,6 @@ def read_progress(folder: Path | str | None = None) -> dict[str, dict[str, str]]
     """
     import nbformat
 
-    from .notebooks import exercise_module
 
     folder = Path(folder) if folder else ROOT / "exercises"
     progress: dict[str, dict[str, str]] = {}

@@ -13,7 +13,9 @@ import html
 import re
 import time
 
+from .llm import local_engine
 from .prompting import LABELS
+from .rag import grounded_prompt, show_messages
 
 
 def run_prompt(client, model: str, system: str, user: str, examples: list[dict] = (), temperature: float = 0.0,
@@ -27,11 +29,10 @@ def run_prompt(client, model: str, system: str, user: str, examples: list[dict] 
     response = client.chat.completions.create(model=model, messages=messages, temperature=temperature,
                                               max_tokens=max_tokens)
     latency = time.perf_counter() - started
-    from .llm import local_engine
 
     engine = local_engine(client)
     if engine is not None:
-        rendered = engine.apply_template(messages)  # exactly the text llama.cpp built from the messages
+        rendered = engine.rendered_prompt(messages)  # exactly the text llama.cpp built from the messages
     else:  # a hosted model renders messages its own way; show what was sent
         rendered = "\n".join(f"[{m['role']}] {m['content']}" for m in messages)
     return {"answer": response.choices[0].message.content or "", "finish_reason": response.choices[0].finish_reason,
@@ -101,7 +102,6 @@ def highlight(text: str, question: str) -> str:
 
 def explore(answerer, question: str, k: int | None = None, generate: bool = True) -> dict:
     """What the explorer shows for one question: hits, the grounded prompt and (optionally) the answer."""
-    from .rag import grounded_prompt, show_messages
 
     k = k or answerer.k
     where = answerer.where(question) if callable(answerer.where) else answerer.where

@@ -8,9 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from course_lib.assistant import (
-    REQUESTS,
     ROUTER_INSTRUCTION,
-    ROUTES,
     Assistant,
     BrandCopy,
     ClosedBookPolicy,
@@ -21,7 +19,6 @@ from course_lib.assistant import (
     Routing,
     copy_prompt,
     find_product,
-    load_requests,
     parse_route,
     route_prompt,
     route_requests,
@@ -29,7 +26,7 @@ from course_lib.assistant import (
     run_configuration,
     score_reply,
 )
-from course_lib.datasets import DataError, load_brand_guide, load_products
+from course_lib.datasets import REQUESTS, ROUTES, DataError, load_brand_guide, load_products, load_requests
 from course_lib.sql import run_query
 
 
@@ -49,7 +46,7 @@ def test_splits_are_balanced_and_share_no_request():
 
 
 def test_every_data_request_has_a_gold_query_that_runs_and_every_source_exists():
-    from course_lib.chunking import load_questions
+    from course_lib.datasets import load_questions
 
     benefit_ids = {q["id"] for q in load_questions()}
     product_ids = {p["id"] for p in load_products()}
@@ -220,8 +217,8 @@ def test_run_configuration_counts_router_tokens_and_scores_each_request():
 
 
 def test_retrieved_examples_are_the_nearest_training_pairs_nearest_last(settings):
+    from course_lib.datasets import load_sql_pairs, question_of
     from course_lib.embeddings import Embedder
-    from course_lib.finetune import load_sql_pairs, question_of
     from course_lib.sql import SimilarExamples
 
     train = load_sql_pairs("train")
@@ -235,8 +232,7 @@ def test_retrieved_examples_are_the_nearest_training_pairs_nearest_last(settings
 
 def test_handlers_with_retrieved_examples_put_them_before_the_question():
     from course_lib.assistant import FineTunedCopy, brand_copy_examples, instructed_copy_prompt
-    from course_lib.datasets import load_brand_copy
-    from course_lib.finetune import load_sql_pairs
+    from course_lib.datasets import load_brand_copy, load_sql_pairs
 
     pairs = load_sql_pairs("train")[:2]
     client = FakeChat(lambda messages, model: "SELECT COUNT(*) FROM devices")
@@ -247,9 +243,10 @@ def test_handlers_with_retrieved_examples_put_them_before_the_question():
     shown = [pairs[0]["messages"][1], pairs[0]["messages"][2], pairs[1]["messages"][1], pairs[1]["messages"][2]]
     assert base_request["messages"][1:] == [*shown, {"role": "user", "content": "How many devices?"}]
     assert tuned_request["messages"][1:] == base_request["messages"][1:]
-    from course_lib.sql import SYSTEM_PROMPT, schema_description
+    from course_lib.datasets import SQL_SYSTEM_PROMPT as SYSTEM_PROMPT
+    from course_lib.datasets import schema_text
 
-    assert base_request["messages"][0]["content"] == f"{SYSTEM_PROMPT}\n\n{schema_description()}"
+    assert base_request["messages"][0]["content"] == f"{SYSTEM_PROMPT}\n\n{schema_text()}"
     assert tuned_request["messages"][0]["content"] == SYSTEM_PROMPT, "the adapter gets no schema"
 
     client = FakeChat(lambda messages, model: "A calm spray for glass.")

@@ -46,7 +46,9 @@ def test_doctor_passes_against_the_server(course_server):
 
 
 def test_server_with_api_key_refuses_others():
-    from course_lib.server import LocalAPI, serve_in_thread
+    from servers import serve_in_thread
+
+    from course_lib.runtime.server import LocalAPI
 
     server, base_url = serve_in_thread(api=LocalAPI(), api_key="room-key-123")
     try:

@@ -8,15 +8,12 @@ import re
 
 import pytest
 
-from course_lib.datasets import DataError
+from course_lib.datasets import DataError, answer_of, load_sql_pairs, question_of
 from course_lib.finetune import (
     NEAR_COPY,
-    answer_of,
     corrupt_answers,
     estimate_training_cost,
-    load_sql_pairs,
     load_training_examples,
-    question_of,
     token_stats,
     ungrounded_values,
     validate_lines,
@@ -42,7 +39,7 @@ def core_templates() -> set[str]:
     and compose.py's (questions built from pieces), none of which holds out a wording."""
     import importlib.util
 
-    from course_lib.finetune import itdb_path
+    from course_lib.datasets import itdb_path
 
     spec = importlib.util.spec_from_file_location("make_pairs", itdb_path("train").with_name("make_pairs.py"))
     make_pairs = importlib.util.module_from_spec(spec)
@@ -119,14 +116,14 @@ def test_the_generator_writes_the_shipped_files_exactly(tmp_path):
     import subprocess
     import sys
 
-    from course_lib.finetune import itdb_path
+    from course_lib.datasets import itdb_path
 
     folder = itdb_path("train").parent
     for name in ("make_pairs.py", "compose.py", "build_db.py", "independent.jsonl"):
         shutil.copy(folder / name, tmp_path / name)
     subprocess.run([sys.executable, "make_pairs.py"], cwd=tmp_path, check=True, capture_output=True,
                    env={**os.environ, "PYTHONHASHSEED": "12345"})
-    for name in ("it.sqlite", "train.jsonl", "validation.jsonl", "test.jsonl", "train_more.jsonl"):
+    for name in ("it.sqlite", "schema.txt", "train.jsonl", "validation.jsonl", "test.jsonl", "train_more.jsonl"):
         assert (tmp_path / name).read_bytes() == (folder / name).read_bytes(), f"{name} differs from the generator's"
 
 
@@ -344,10 +341,14 @@ def test_hosted_fine_tune_uploads_creates_follows_and_returns_the_model(tmp_path
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append((request.method, request.url.path))
+        if request.method == "GET" and "/files/" in request.url.path:  # files.retrieve: has processing finished?
+            return httpx.Response(200, json={"id": request.url.path.rsplit("/", 1)[1], "object": "file", "bytes": 1,
+                                             "created_at": 0, "filename": "x.jsonl", "purpose": "fine-tune",
+                                             "status": "processed"})
         if request.url.path.endswith("/files"):
             body = request.read()
             assert b'"template"' not in body and b'"messages"' in body, "only the messages are uploaded"
-            number = sum(1 for m, p in seen if p.endswith("/files"))
+            number = sum(1 for m, p in seen if m == "POST" and p.endswith("/files"))
             return httpx.Response(200, json={"id": f"file-{number}", "object": "file", "bytes": len(body),
                                              "created_at": 0, "filename": "x.jsonl", "purpose": "fine-tune",
                                              "status": "processed"})
@@ -371,7 +372,8 @@ def test_hosted_fine_tune_uploads_creates_follows_and_returns_the_model(tmp_path
     finished = hosted_fine_tune(client, TRAIN[:5], VALIDATION[:2], folder=tmp_path, poll_s=0, log=log.append)
     assert finished.status == "succeeded" and finished.fine_tuned_model == "ft:gpt-4o-mini:org:sql:1"
     assert any("training loss" in line for line in log)
-    assert [p for m, p in seen][:3] == ["/v1/files", "/v1/files", "/v1/fine_tuning/jobs"]
+    assert [p for m, p in seen][:5] == ["/v1/files", "/v1/files/file-1", "/v1/files", "/v1/files/file-2",
+                                        "/v1/fine_tuning/jobs"]  # each upload waits until it is processed
 
 
 def test_an_evaluation_counts_right_answers_by_part():

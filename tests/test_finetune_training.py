@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from course_lib.datasets import DataError
+from course_lib.datasets import DataError, itdb_path, load_sql_pairs
 from course_lib.finetune import (
     ALL_LINEAR,
     LONGER_ADAPTER,
@@ -15,11 +15,7 @@ from course_lib.finetune import (
     PROVENANCE,
     TrainConfig,
     answer_loss,
-    batch_order,
     encode_example,
-    frozen_bottom_states,
-    itdb_path,
-    load_sql_pairs,
     load_training_record,
     longer_training_pairs,
     make_batch,
@@ -27,7 +23,8 @@ from course_lib.finetune import (
     train_lora,
     train_or_reuse,
 )
-from course_lib.weights import file_sha256, load_training_model
+from course_lib.finetune.training import batch_order, frozen_bottom_states
+from course_lib.runtime.weights import file_sha256, load_training_model
 from course_lib.widgets import TrainingMonitor
 
 TINY = TrainConfig(steps=2, batch_size=2, eval_every=1, eval_examples=2, rank=4, alpha=8, lora_layers=2,

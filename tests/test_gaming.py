@@ -8,9 +8,8 @@ import re
 
 import pytest
 
-from course_lib.assistant import load_requests
 from course_lib.checks import CORRECT, INCORRECT
-from course_lib.datasets import load_reviews, load_support_messages
+from course_lib.datasets import load_requests, load_reviews, load_support_messages
 from course_lib.notebooks import ROOT, exercise_module
 
 EXERCISES = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))
@@ -85,6 +84,7 @@ def test_the_reference_few_shot_prompts_hold_no_held_out_review():
 
 # -- 01 q3: schema-valid JSON that never changes with the message -------------------------------------------
 
+@pytest.mark.model
 def test_json_prompt_whose_examples_show_one_fixed_answer_is_incorrect(monkeypatch):
     module = module_of("01_prompt_engineering")
     sample = load_support_messages("dev")[:4]  # four messages, decoded together: seconds on the local model
@@ -127,6 +127,7 @@ def test_grounded_messages_hard_coded_for_one_case_are_incorrect():
     assert result.outcome == INCORRECT and "arguments" in result.message, result
 
 
+@pytest.mark.model
 def test_the_reference_grounded_messages_pass_on_fresh_cases_with_the_model():
     module = module_of("02_rag")
     namespace = module.q7.run_solution(dict(vars(module)))
@@ -139,7 +140,7 @@ def test_the_reference_grounded_messages_pass_on_fresh_cases_with_the_model():
 def test_keyword_router_feedback_never_names_an_eval_request():
     """Fitted to dev case by case (here: dev looked up), it fails on eval, and eval's requests stay unnamed."""
     result = answer("04_combining", "q2", """
-from course_lib.assistant import load_requests
+from course_lib.datasets import load_requests
 SEEN = {r["request"]: r["route"] for r in load_requests("dev")}
 
 def keyword_route(request):

@@ -21,13 +21,13 @@ def test_models_list(client):
 
 @pytest.mark.parametrize("messages", CONVERSATIONS)
 def test_the_server_renders_chat_exactly_as_render_chat(engine, messages):
-    from course_lib.local import render_chat
+    from course_lib.runtime.chat_format import render_chat
 
     assert engine.apply_template(messages) == render_chat(messages)[0]
 
 
 def test_greedy_chat_is_reproducible_and_counts_the_rendered_tokens(client, engine):
-    from course_lib.local import render_chat
+    from course_lib.runtime.chat_format import render_chat
 
     messages = CONVERSATIONS[1]
     a = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=12, temperature=0)
@@ -107,7 +107,7 @@ def test_more_answers_than_slots_is_a_clear_bad_request(client):
 
 
 def test_a_prompt_longer_than_a_slot_is_a_clear_bad_request(client):
-    from course_lib.local import SLOT_CONTEXT_TOKENS
+    from course_lib.runtime.engine import SLOT_CONTEXT_TOKENS
 
     too_long = [{"role": "user", "content": "word " * SLOT_CONTEXT_TOKENS}]
     with pytest.raises(openai.BadRequestError, match=f"at most {SLOT_CONTEXT_TOKENS} tokens, prompt and answer") as err:

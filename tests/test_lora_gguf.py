@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.lora_gguf import AdapterConversionError, export_lora_gguf
-from course_lib.weights import ensure_converted_weights
+from course_lib.runtime.lora_gguf import AdapterConversionError, export_lora_gguf
+from course_lib.runtime.weights import ensure_converted_weights
 
 N_TOKENS = 12
 RANK, ALPHA = 8, 16

@@ -11,11 +11,10 @@ from course_lib.chunking import (
     chunk_fixed,
     count_tokens,
     load_documents,
-    load_questions,
     parse_document,
     split_words,
 )
-from course_lib.datasets import DataError
+from course_lib.datasets import DataError, load_questions
 from course_lib.rag import (
     EXAMPLES,
     REFUSAL,
@@ -112,6 +111,7 @@ def test_fixed_chunks_know_their_sections(docs, chunks):
     assert not any("{#" in c.text for c in chunks)
 
 
+@pytest.mark.model
 def test_section_chunks_fit_the_embedding_model(docs):
     section_chunks = chunk_by_section(docs, max_tokens=200)
     assert all(count_tokens(c.text) <= 200 for c in section_chunks)
@@ -267,7 +267,7 @@ def test_grounded_training_questions_resolve_and_repeat_no_evaluation_question(d
     """Lesson 04's grounded answerer trains on questions written apart from the evaluation sets: every passage
     resolves, and no training question shares 60% of its words with an evaluation question (9 came out word for
     word the same and were removed: a model trained on them would be scored on its own training data)."""
-    from course_lib.assistant import load_requests
+    from course_lib.datasets import load_requests
 
     train = load_questions("grounded-train")
     sections = {s.passage_id for d in docs for s in d.sections}

@@ -9,7 +9,7 @@ import time
 
 from conftest import ROOT, local_env
 
-from course_lib.weights import CONVERTED_DIR_NAME, MANIFEST_NAME, ensure_converted_weights, verify_converted
+from course_lib.runtime.weights import CONVERTED_DIR_NAME, MANIFEST_NAME, ensure_converted_weights, verify_converted
 
 CONVERT = "from course_lib.weights import ensure_converted_weights; import sys; ensure_converted_weights(sys.argv[1])"
 
@@ -55,7 +55,7 @@ def test_a_conversion_reads_the_gguf_metadata_once(tmp_path):
     import gguf
     import numpy as np
 
-    from course_lib.weights import _gguf_parsed_once
+    from course_lib.runtime.weights import _gguf_parsed_once
 
     path = tmp_path / "tiny.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -75,7 +75,7 @@ def test_a_conversion_reads_the_gguf_metadata_once(tmp_path):
 def test_the_gguf_is_checked_once_and_again_when_it_changes(tmp_path, monkeypatch):
     import pytest
 
-    from course_lib.weights import LocalModelError, gguf_path
+    from course_lib.runtime.weights import LocalModelError, gguf_path
 
     monkeypatch.setenv("HOME", str(tmp_path))  # the package assembles its file under ~/.cache
     path = gguf_path()

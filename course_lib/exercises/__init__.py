@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ..config import load_settings
+from ..llm import get_client
+
 
 def configured_client():
     """The course client and chat model for the configured provider, as the checks use them."""
-    from ..config import load_settings
-    from ..llm import get_client
 
     settings = load_settings()
     return get_client(settings), settings.chat_model

@@ -11,7 +11,8 @@ import re
 from collections import Counter
 
 from ..checks import Incorrect, Question, bind, is_placeholder
-from ..datasets import load_products, load_reviews, load_support_messages
+from ..datasets import load_prices, load_products, load_reviews, load_support_messages
+from ..llm import chat_many
 from ..prompting import LABELS, evaluate_prompt, few_shot_prompt, parse_json_object, validate
 from . import configured_client
 
@@ -235,7 +236,6 @@ class JsonEveryTime(Question):
     def verify(self, json_prompt):
         if not callable(json_prompt):
             raise Incorrect("`json_prompt` should be a function from a support message (a dict) to chat messages.")
-        from ..llm import chat_many
 
         dev = self.scored_messages()
         unseen = [{k: v for k, v in m.items() if k != "expected"} for m in dev]  # the answer never reaches the prompt
@@ -377,8 +377,6 @@ class CostEstimate(Question):
     def verify(self, cost_usd):
         if not isinstance(cost_usd, (int, float)) or isinstance(cost_usd, bool) or not math.isfinite(cost_usd):
             raise Incorrect(f"`cost_usd` should be a number of dollars; got {cost_usd!r}.")
-        from ..datasets import load_prices
-        from ..llm import chat_many
 
         client, model = configured_client()
         dev = load_reviews("dev")

@@ -7,12 +7,14 @@ builds messages for real questions and passages drawn afresh each time and sends
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
 
 from ..checks import Incorrect, Question, bind
-from ..chunking import chunk_fixed, load_documents, load_questions
+from ..chunking import chunk_fixed, load_documents
+from ..datasets import load_questions
 from ..llm import chat_many
 from ..rag import clean_answer
 from ..rag_metrics import evaluate_retriever
@@ -32,14 +34,10 @@ def _texts():
     return [base * 6, table * 4, "one two three", "", " ".join(str(n) for n in range(101))]
 
 
-_DENSE: dict = {}
-
-
+@functools.cache
 def _dense(size: int, overlap: int) -> DenseRetriever:
     """A dense retriever over fixed chunks, built once per (size, overlap) in this kernel: embedding takes a while."""
-    if (size, overlap) not in _DENSE:
-        _DENSE[(size, overlap)] = DenseRetriever(chunk_fixed(load_documents(), size, overlap))
-    return _DENSE[(size, overlap)]
+    return DenseRetriever(chunk_fixed(load_documents(), size, overlap))
 
 
 class ChunkWords(Question):

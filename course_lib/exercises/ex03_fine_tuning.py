@@ -12,16 +12,8 @@ import math
 import random
 
 from ..checks import Incorrect, Question, bind
-from ..finetune import (
-    TrainConfig,
-    corrupt_answers,
-    estimate_training_cost,
-    load_sql_pairs,
-    question_of,
-    token_stats,
-    train_or_reuse,
-    validate_lines,
-)
+from ..datasets import load_sql_pairs, question_of
+from ..finetune import TrainConfig, corrupt_answers, estimate_training_cost, token_stats, train_or_reuse, validate_lines
 
 STEP_BUDGET = 12  # q5: most optimizer steps allowed
 BATCH_BUDGET = 4  # q5: most examples per step

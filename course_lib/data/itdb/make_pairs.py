@@ -1121,6 +1121,8 @@ def to_record(p):
 def main(out_dir=HERE) -> int:
     db_path = os.path.join(out_dir, "it.sqlite")
     build_db.build_database(db_path)
+    with open(os.path.join(out_dir, "schema.txt"), "w", encoding="utf-8") as fh:  # what course_lib reads for prompts
+        fh.write(build_db.schema_description() + "\n")
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         import compose  # builds on this module's slot values and wording helpers

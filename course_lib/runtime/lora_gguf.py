@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
+
+from ..files import atomic_path
 
 ARCH = "gemma3"  # llama.cpp refuses an adapter whose architecture differs from the base model's
 PEFT_PREFIX = "base_model.model."  # peft's prefix on every saved weight name
@@ -64,16 +65,11 @@ def export_lora_gguf(adapter_dir: str | Path, out_file: str | Path | None = None
     for name, array in tensors.items():
         writer.add_tensor(name, array)
 
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f"{out_file.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(out_file) as tmp:  # a reader never sees a half-written adapter
         writer.write_header_to_file(tmp)
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.replace(tmp, out_file)  # a reader never sees a half-written adapter
-    finally:
-        tmp.unlink(missing_ok=True)
     return out_file
 
 

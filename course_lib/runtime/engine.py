@@ -12,26 +12,27 @@ OpenAI-shaped requests. What llama.cpp does for us:
 - **LoRA adapters per request**: lesson 03's adapters are loaded beside the base weights and each request says
   which one applies (`lora` scales), so `ft:gemma-3-270m:sql` is just another model name.
 
-The course's chat rendering (`render_chat`: a plain "User: … / Assistant: …" transcript, which a base model reads
-best) is given to the server as its chat template, so `/v1/chat/completions` answers as the lessons expect.
+The course's chat rendering (`chat_format.render_chat`: a plain "User: … / Assistant: …" transcript, which a base
+model reads best) is given to the server as its chat template, so `/v1/chat/completions` answers as the lessons expect.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-from .config import LOCAL_CHAT_MODEL, Settings
+from ..config import LOCAL_CHAT_MODEL
+from .chat_format import TRANSCRIPT_STOPS, TRANSCRIPT_TEMPLATE, cut_turn_start
+from .lora_gguf import export_lora_gguf
 from .weights import LocalModelError, gguf_path
 
-LOCAL_SLOTS = 4  # requests decoded together in a notebook. Each slot computes a shared prompt beginning once, and on
-# 2 cores a bigger batch buys little, so fewer slots would suit the lessons' evaluations (one long beginning, short
-# endings): lesson 03's few-shot SQL took 57.4 / 58.1 / 63.6 s and lesson 01's sentiment set 10.1 / 11.4 / 13.4 s
-# with 1 / 2 / 4 slots, one process (2026-12-03, AVX-512). But llama.cpp answers a request for `n` answers only with
-# n <= slots (lesson 00 asks for 3), so a notebook keeps 4. A room's server uses more (server.ROOM_SLOTS).
+LOCAL_SLOTS = 4  # requests decoded together in a notebook. Each slot computes a shared prompt beginning once and on
+# 2 cores a bigger batch buys little, so fewer would suit the lessons' evaluations; but llama.cpp answers a request
+# for `n` answers only with n <= slots (lesson 00 asks for 3). A room's server uses more (server.ROOM_SLOTS).
 SLOT_CONTEXT_TOKENS = 4096  # KV cache of each slot: the most tokens (prompt + answer) one request may use
 DEFAULT_MAX_TOKENS = 256  # answer length when a request gives none (a base model rarely stops early)
 PROMPT_CACHE_MIB = 0  # no host-memory cache of evicted prompts: llama.cpp's (8 GiB by default) can hand one adapter's
@@ -43,86 +44,14 @@ class EngineError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Chat rendering
-# --------------------------------------------------------------------------------------------------------------
-
-def _render_transcript(messages: list[dict]) -> tuple[str, list[str]]:
-    names = {"system": "", "user": "User: ", "assistant": "Assistant: "}
-    parts = [f"{names.get(m['role'], m['role'].title() + ': ')}{m['content'].strip()}".rstrip() for m in messages]
-    return "\n\n".join(parts) + "\n\nAssistant:", ["\n\nUser:", "\nUser:"]
-
-
-def _render_gemma_turns(messages: list[dict]) -> tuple[str, list[str]]:
-    out, pending_system = [], ""
-    for m in messages:
-        if m["role"] == "system":
-            pending_system += m["content"].strip() + "\n\n"
-            continue
-        role = "model" if m["role"] == "assistant" else "user"
-        content = (pending_system + m["content"]) if role == "user" else m["content"]
-        pending_system = "" if role == "user" else pending_system
-        out.append(f"<start_of_turn>{role}\n{content.strip()}<end_of_turn>\n")
-    return "".join(out) + "<start_of_turn>model\n", ["<end_of_turn>", "<start_of_turn>"]
-
-
-def _render_plain(messages: list[dict]) -> tuple[str, list[str]]:
-    text = "\n".join(m["content"].rstrip() for m in messages)
-    return text + "\n", ["\n"]
-
-
-# How chat messages become text for a base model. benchmarks/chat_format.py measures each on a small task. The
-# default, `transcript`, keeps who said what, and lets few-shot examples be written as user/assistant turns.
-CHAT_FORMATS = {
-    "transcript": _render_transcript,  # "User: …\n\nAssistant: …" — plain dialogue a base model has seen
-    "gemma_turns": _render_gemma_turns,  # Gemma's instruction-tuned turn markers, unknown to the base model
-    "plain": _render_plain,  # message contents joined, no roles
-}
-DEFAULT_CHAT_FORMAT = "transcript"
-
-# The transcript as a Jinja chat template, for llama.cpp's chat endpoint (tests/test_local_api.py checks that the
-# server renders exactly what `render_chat` does).
-TRANSCRIPT_TEMPLATE = (
-    "{%- for m in messages -%}"
-    "{%- if not loop.first %}{{ '\\n\\n' }}{% endif -%}"
-    "{%- if m['role'] == 'user' -%}{{ 'User: ' }}{%- elif m['role'] == 'assistant' -%}{{ 'Assistant: ' }}"
-    "{%- elif m['role'] != 'system' -%}{{ m['role'] | capitalize }}{{ ': ' }}{%- endif -%}"
-    "{{ m['content'] | trim }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '\\n\\nAssistant:' }}{%- endif -%}"
-)
-TRANSCRIPT_STOPS = ["\n\nUser:", "\nUser:"]  # the model starting the next turn ends its answer
-
-
-def render_chat(messages: list[dict], chat_format: str = DEFAULT_CHAT_FORMAT) -> tuple[str, list[str]]:
-    """Turn chat messages into (prompt text, stop strings) for the base model. Taught in 00_setup."""
-    if chat_format not in CHAT_FORMATS:
-        raise ValueError(f"Unknown chat format {chat_format!r}; choose one of {sorted(CHAT_FORMATS)}.")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or "role" not in m or not isinstance(m.get("content"), str):
-            raise ValueError(f"messages[{i}] must be a dict with a 'role' and a string 'content'.")
-    return CHAT_FORMATS[chat_format](messages)
-
-
-def _cut_turn_start(text: str) -> str:
-    """Drop a next turn that `max_tokens` cut before its stop string was complete ("negative\n\nUser")."""
-    for stop in TRANSCRIPT_STOPS:
-        for end in range(len(stop), 1, -1):
-            if text.endswith(stop[:end]):
-                return text[:-end].rstrip()
-    return text
-
-
-# --------------------------------------------------------------------------------------------------------------
 # The engine
 # --------------------------------------------------------------------------------------------------------------
 
 class LocalEngine:
     """llama.cpp's server in this process, serving the base model and any registered LoRA adapters by name."""
 
-    def __init__(self, settings: Settings, slots: int = LOCAL_SLOTS, shared_cache: bool = False):
-        self.settings = settings
+    def __init__(self, slots: int = LOCAL_SLOTS):
         self.slots = slots
-        self.shared_cache = shared_cache  # one KV cache for all slots (llama.cpp's kv_unified); see _params
         self.base_name = LOCAL_CHAT_MODEL
         self._adapters: dict[str, Path] = {}  # adapter model name -> its GGUF LoRA file, in llama.cpp's id order
         self._server = None  # xllamacpp.Server, started on first use and again when the adapters change
@@ -141,8 +70,8 @@ class LocalEngine:
         params.warmup = False  # an empty decode at start (0.1 s); the first request warms the same caches
         # One cache per slot, not one shared by all: without flash attention (below) each new token attends over
         # every filled cell of a shared cache, other slots' prompts included, so prompts computed after a few
-        # requests went 2-3x slower (benchmarks/generation.py, "prefill_as_cache_fills").
-        params.kv_unified = self.shared_cache
+        # requests went 2-3x slower (see CHANGELOG.md, 2026-12-03).
+        params.kv_unified = False
         params.swa_full = True  # keep the sliding-window layers' full cache, or prompt caching is skipped
         # Flash attention tiles its sums by the batch's shape: a prompt computed afresh and the same prompt found in
         # the cache then give different numbers, and greedy answers that differ (tests/test_local_api.py). Without
@@ -187,8 +116,6 @@ class LocalEngine:
         `adapter_dir` is the folder peft's `save_pretrained` wrote; its weights are exported once to llama.cpp's
         GGUF LoRA format (`lora_gguf.export_lora_gguf`). llama.cpp loads adapters when it starts, so the server
         restarts (about two seconds) with the new list."""
-        from .lora_gguf import export_lora_gguf
-
         adapter_dir = Path(adapter_dir)
         if not (adapter_dir / "adapter_config.json").is_file():
             raise LocalModelError(f"{adapter_dir} holds no adapter_config.json; pass the folder that "
@@ -212,7 +139,7 @@ class LocalEngine:
         response = self._call(self.server.handle_chat_completions, body)
         for choice in response.get("choices", []):
             message = choice.get("message") or {}
-            message["content"] = _cut_turn_start((message.get("content") or "").strip())
+            message["content"] = cut_turn_start((message.get("content") or "").strip())
         return self._named(response, request["model"])
 
     def complete(self, request: dict) -> dict:
@@ -277,20 +204,15 @@ class LocalEngine:
             return json.loads(reply.read())["prompt"]
 
 
-_ENGINES: dict[str, LocalEngine] = {}
-
-
-def get_engine(settings: Settings) -> LocalEngine:
+@functools.cache
+def get_engine() -> LocalEngine:
     """The one LocalEngine of this process (created on first use, started lazily)."""
-    key = str(settings.cache_dir)
-    if key not in _ENGINES:
-        _ENGINES[key] = LocalEngine(settings)
-    return _ENGINES[key]
+    return LocalEngine()
 
 
 def release_engines() -> None:
-    """Stop this process's engines and forget them. `validate` calls it after checking the model in its own
-    process: each notebook then runs in a kernel with its own engine."""
-    for engine in _ENGINES.values():
-        engine.close()
-    _ENGINES.clear()
+    """Stop this process's engine and forget it. `validate` calls it after checking the model in its own process:
+    each notebook then runs in a kernel with its own engine."""
+    if get_engine.cache_info().currsize:
+        get_engine().close()
+    get_engine.cache_clear()

@@ -17,6 +17,7 @@ Routes: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions, POST /v1
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -25,11 +26,12 @@ from typing import Iterator
 
 import httpx2 as httpx  # the HTTP library of openai>=3 (a fork of httpx with the same API)
 
-from .config import LOCAL_EMBEDDING_MODEL, Settings, load_settings
-from .local import EngineError, LocalEngine, get_engine
+from ..config import LOCAL_EMBEDDING_MODEL
+from .encoder import encode_local
+from .engine import EngineError, LocalEngine, get_engine
 
-ROOM_SLOTS = 8  # requests `serve` decodes together: a room sends many short, different requests at once (30 learners,
-# one 32-token answer each: p95 9.4 s with 8 slots, benchmarks/room_load.py, 2026-12-03)
+ROOM_SLOTS = 8  # requests `serve` decodes together: a room sends many short, different requests at once
+# (benchmarks/room_load.py measures a room on it)
 
 OWNER = "course_lib"  # `owned_by` of every model this server lists
 MAX_N = 16  # most answers one request may ask for
@@ -52,9 +54,8 @@ class APIError(Exception):
 class LocalAPI:
     """OpenAI's REST API answered by the local engine: `handle(method, path, body)` -> (status, payload)."""
 
-    def __init__(self, settings: Settings | None = None, engine: LocalEngine | None = None):
-        self.settings = settings or load_settings()
-        self.engine = engine or get_engine(self.settings)
+    def __init__(self, engine: LocalEngine | None = None):
+        self.engine = engine or get_engine()
 
     def handle(self, method: str, path: str, body: bytes | None) -> tuple[int, dict | Iterator[bytes]]:
         """Answer one request. The payload is a JSON-able dict, or an iterator of SSE bytes when streaming."""
@@ -141,8 +142,8 @@ class LocalAPI:
 
     # -- embeddings ------------------------------------------------------------------------------------------
     def embeddings(self, request: dict) -> dict:
-        from .embeddings import encode_local
-
+        """Embed `input` with the bundled model; as OpenAI does, `encoding_format: "base64"` sends each vector as
+        base64 of its float32 bytes (the SDK asks for that by default), otherwise as a list of floats."""
         model = request.get("model")
         if model != LOCAL_EMBEDDING_MODEL:
             raise APIError(404, f"The embedding model {model!r} does not exist on this server; it serves "
@@ -152,9 +153,13 @@ class LocalAPI:
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
             raise APIError(400, "'input' must be a non-empty string or list of non-empty strings.", param="input")
         vectors = encode_local(texts)
+        if request.get("encoding_format") == "base64":
+            rows = [base64.b64encode(v.astype("<f4").tobytes()).decode() for v in vectors]
+        else:
+            rows = [v.tolist() for v in vectors]
         tokens = sum(len(t.split()) for t in texts)  # approximate: word count
         return {"object": "list", "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-                "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]}
+                "data": [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]}
 
     # -- streaming -------------------------------------------------------------------------------------------
     @staticmethod
@@ -270,55 +275,3 @@ def serve(host: str = "127.0.0.1", port: int = 8000, api_key: str = "", adapters
         pass
     finally:
         server.server_close()
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1, for a test's or a benchmark's server."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_serve_process(env: dict | None = None, extra_args: tuple[str, ...] = ("--quiet",),
-                        timeout_s: float = 300.0):
-    """`python -m course_lib serve` in a subprocess on a free port of 127.0.0.1, as a room would run it; returns
-    (process, base URL) once /v1/models answers. Used by the tests and the benchmarks that need a real server; stop
-    it with `process.terminate()`. Raises RuntimeError, with the server's last output, if it exits or stays silent."""
-    import subprocess
-    import sys
-    import tempfile
-    import time
-    import urllib.error
-    import urllib.request
-    from pathlib import Path
-
-    port = free_port()
-    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a pipe nobody reads blocks a chatty server
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib", "serve", "--port", str(port), *extra_args],
-                            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"python -m course_lib serve exited before it answered:\n{log.read()[-3000:]}")
-        try:
-            urllib.request.urlopen(url + "/models", timeout=2).read()
-            return proc, url
-        except urllib.error.HTTPError:  # it answers (a 401 when it wants an API key)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"python -m course_lib serve did not answer within {timeout_s:.0f} s")
-
-
-def serve_in_thread(host: str = "127.0.0.1", port: int = 0, api: LocalAPI | None = None,
-                    api_key: str = "", quiet: bool = True) -> tuple[ThreadingHTTPServer, str]:
-    """Start a server in a background thread; returns it and its base URL (port 0 picks a free port)."""
-    server = make_server(host, port, api, api_key, quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://{host}:{server.server_address[1]}/v1"
