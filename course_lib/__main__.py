@@ -1,5 +1,5 @@
 """Command line: `python -m course_lib doctor | serve | solutions | validate | progress | site | slides |
-train-longer`."""
+train-longer | export`."""
 
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "on more than three times the data (about an hour on 2 cores) into "
                                  "course_lib/data/itdb/adapter-longer")
     longer.add_argument("--out", default=None, help="output folder (default: course_lib/data/itdb/adapter-longer)")
+    export = commands.add_parser("export", help="write the base model (Hugging Face format and GGUF) and every "
+                                 "trained adapter (PEFT and GGUF) with the vLLM and llama-server command lines")
+    export.add_argument("out", help="folder to write, e.g. build/export")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -91,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
         result = train_longer(args.out or LONGER_ADAPTER)
         print(f"{result!r}\nsaved to {result.adapter_dir}")
+        return 0
+    if args.command == "export":
+        from .export import export as write_export
+
+        print(f"exported to {write_export(args.out)}; see its README.md")
         return 0
     return 2
 

@@ -6,11 +6,18 @@
 The site is for reading without running anything: every page shows the outputs computed when it was built, on
 the configured provider. Slides start a new slide at every `#`/`##` heading of a lesson. Both write into a
 temporary folder first and replace the output folder only when everything was built.
+
+Both work with no network: every script, stylesheet and font the pages load is copied from installed packages into
+the output's `_static/` folder (reveal.js 5 from sphinx-revealjs; require.js, jQuery and MathJax from nbclassic),
+links between notebooks point at the pages built beside them, and saved widget state is left out (a widget needs
+a live kernel; its text form is shown).
 """
 
 from __future__ import annotations
 
 import html
+import importlib.util
+import re
 import shutil
 import sys
 import tempfile
@@ -27,6 +34,62 @@ td,th{{padding:.3rem .8rem;text-align:left}}</style></head><body>
 <h1>{title}</h1><p>{intro}</p><table><tr><th>lesson</th><th>what it covers</th><th>built</th></tr>{rows}</table>
 </body></html>
 """
+
+
+STATIC = "_static"  # folder of the output that holds the copied scripts, styles and fonts
+ASSETS = {  # name under _static/: (installed package, path inside it)
+    "reveal/dist": ("sphinx_revealjs", "_static/revealjs/dist"),  # reveal.js 5, its themes and their fonts
+    "reveal/plugin/notes": ("sphinx_revealjs", "_static/revealjs/plugin/notes"),  # speaker notes (the S key)
+    "require.js": ("nbclassic", "static/components/requirejs/require.js"),
+    "jquery.min.js": ("nbclassic", "static/components/jquery/jquery.min.js"),
+    "MathJax": ("nbclassic", "static/components/MathJax"),  # MathJax 2.7, which loads its parts from this folder
+}
+NO_MERMAID = "export default { initialize() {}, run() {} };  // the course's notebooks draw no mermaid diagrams\n"
+OFFLINE = {  # nbconvert's settings that point at the copies instead of a CDN
+    "require_js_url": f"{STATIC}/require.js",
+    "jquery_url": f"{STATIC}/jquery.min.js",
+    "mathjax_url": f"{STATIC}/MathJax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe",
+    "mermaid_js_url": f"{STATIC}/no-mermaid.mjs",
+    "mermaid_layout_elk_js_url": f"{STATIC}/no-mermaid.mjs",
+}
+NOTEBOOK_LINK = re.compile(r'href="(?:\.\./(?P<folder>\w+)/)?(?P<stem>\d\d_\w+)\.ipynb"')
+
+
+def copy_assets(out: Path, slides: bool) -> None:
+    """Copy what the pages load into `out/_static`, from the installed packages named in ASSETS (reveal.js only
+    for slides)."""
+    static = out / STATIC
+    for name, (package, inside) in ASSETS.items():
+        if name.startswith("reveal") and not slides:
+            continue
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"The package {package} is not installed; run `pip install -r requirements.txt` "
+                               "(it carries the files the pages need offline).")
+        source = Path(spec.submodule_search_locations[0]) / inside
+        target = static / name
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (static / "no-mermaid.mjs").write_text(NO_MERMAID, encoding="utf-8")
+
+
+def local_links(page: str, built: set[str], suffix: str) -> str:
+    """Links to notebooks become links to their pages when built beside them, else plain text (no dead links)."""
+    def swap(match: re.Match) -> str:
+        if match["folder"] in (None, "notebooks") and match["stem"] in built:
+            return f'href="{match["stem"]}{suffix}"'
+        where = f"{match['folder'] or 'notebooks'}/{match['stem']}.ipynb"
+        return f'title="open {where} in JupyterLab"'
+    return NOTEBOOK_LINK.sub(swap, page)
+
+
+def without_widget_state(nb):
+    """The notebook without saved widget state: rendering it would fetch the widget manager from a CDN."""
+    nb.metadata.pop("widgets", None)
+    return nb
 
 
 def lesson_notebooks(lessons: list[str] | None = None, root: Path = ROOT) -> list[Path]:
@@ -48,13 +111,14 @@ def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | N
     import nbformat
     from nbconvert import HTMLExporter
 
-
     out = Path(out)
     paths = lesson_notebooks(lessons)
     if not paths:
         raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
     built = Path(tempfile.mkdtemp(prefix=".site-", dir=out.parent if out.parent.exists() else None))
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", **OFFLINE)
+    copy_assets(built, slides=False)
+    names = {p.stem for p in paths}
     rows = []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
@@ -66,8 +130,8 @@ def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | N
                 shutil.rmtree(built, ignore_errors=True)
                 raise RuntimeError(f"{path.parent.name}/{path.name} failed, {failure_reason(nb, exc)}. Run "
                                    "`python -m course_lib validate` for every notebook's status.") from None
-        body, _ = exporter.from_notebook_node(nb)
-        (built / f"{path.stem}.html").write_text(body, encoding="utf-8")
+        body, _ = exporter.from_notebook_node(without_widget_state(nb))
+        (built / f"{path.stem}.html").write_text(local_links(body, names, ".html"), encoding="utf-8")
         title, goal = _title_and_goal(nb)
         seconds = time.perf_counter() - started
         rows.append(f'<tr><td><a href="{path.stem}.html">{html.escape(title)}</a></td><td>{html.escape(goal[:200])}'
@@ -91,14 +155,16 @@ def build_slides(out: Path | str = ROOT / "build" / "slides", lessons: list[str]
     if not paths:
         raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
     built = Path(tempfile.mkdtemp(prefix=".slides-", dir=out.parent if out.parent.exists() else None))
-    exporter = SlidesExporter(reveal_url_prefix="https://unpkg.com/reveal.js@4.6.1")
+    exporter = SlidesExporter(reveal_url_prefix=f"{STATIC}/reveal", reveal_theme="white", **OFFLINE)
+    copy_assets(built, slides=True)
+    names = {p.stem for p in paths}
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             starts_section = cell.cell_type == "markdown" and cell.source.lstrip().startswith(("# ", "## "))
             cell.metadata["slideshow"] = {"slide_type": "slide" if starts_section else "-"}
-        body, _ = exporter.from_notebook_node(nb)
-        (built / f"{path.stem}.slides.html").write_text(body, encoding="utf-8")
+        body, _ = exporter.from_notebook_node(without_widget_state(nb))
+        (built / f"{path.stem}.slides.html").write_text(local_links(body, names, ".slides.html"), encoding="utf-8")
         say(f"wrote {path.stem}.slides.html")
     replace_folder(built, out)
     return out

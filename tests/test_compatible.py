@@ -17,7 +17,8 @@ def test_client_reaches_the_server(course_server, client):
     from course_lib.llm import get_client, local_engine
 
     # A fresh in-process engine, as the server's is: after other requests, a prompt that shares a beginning with a
-    # cached one can come out slightly differently (local.py), and other test files may have run before this one.
+    # cached one can come out slightly differently (runtime/engine.py), and other test files may have run before
+    # this one.
     local_engine(client).close()
     remote = get_client(load_settings(env=compatible_env(course_server)))
     assert remote.base_url.host == "127.0.0.1"

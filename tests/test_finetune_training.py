@@ -143,7 +143,8 @@ def test_an_adapter_is_served_under_its_own_name_and_leaves_the_base_model_alone
                                               temperature=0)
 
     # Registering restarts the server with empty caches. Start from empty caches here too: a prompt whose beginning
-    # an earlier test left cached can answer slightly differently from a fresh run (local.py, flash attention note).
+    # an earlier test left cached can answer slightly differently from a fresh run (runtime/engine.py, the flash
+    # attention note).
     engine.close()
     base_before = answer("gemma-3-270m").choices[0].message.content
     folder = save_adapter(tiny_run, tmp_path / "served")

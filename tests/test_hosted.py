@@ -11,7 +11,7 @@ from standin_fixtures import chat_model_on_completions, standin_in_thread
 
 # Lesson 00 (its raw-continuation cells are what a chat-only provider refuses) and the first two lessons' exercises
 # and solutions (chat, few-shot turns, the checks a learner meets). Every notebook on both flavours is
-# benchmarks/hosted_validate.py's job: it takes too long for every CI run.
+# tests/test_hosted_validate.py's job (COURSE_SLOW_TESTS=1): it takes too long for every CI run.
 HOSTED_NOTEBOOKS = ["notebooks/00_setup.ipynb", "exercises/00_setup.ipynb", "solutions/00_setup.ipynb",
                     "exercises/01_prompt_engineering.ipynb", "solutions/01_prompt_engineering.ipynb"]
 

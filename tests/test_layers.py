@@ -32,7 +32,7 @@ FLOORS = {
     "prompting": 5, "chunking": 5, "retrieval": 5, "rag_metrics": 5, "rag": 5, "sql": 5, "assistant": 5,
     "widgets": 5, "checks": 5, "finetune": 5,
     "exercises": 6,
-    "doctor": 7, "validate": 7, "notebooks": 7, "publish": 7, "__main__": 7, "": 7,
+    "doctor": 7, "validate": 7, "notebooks": 7, "publish": 7, "export": 7, "__main__": 7, "": 7,
 }
 ENGINE = ("runtime.engine", "runtime.server")  # what lesson code (floors 5 and 6) reaches only through the client
 

@@ -26,3 +26,16 @@ def test_every_exercise_has_a_lesson_and_a_solution():
         assert (ROOT / "notebooks" / exercise.name).exists(), f"no lesson for {exercise.name}"
         assert (ROOT / "solutions" / exercise.name).exists(), f"no solution for {exercise.name}"
         assert (ROOT / "course_lib" / "exercises" / f"ex{exercise.stem}.py").exists()
+
+
+def test_the_dev_container_runs_the_readme_install_and_opens_lesson_00():
+    import json
+    import re
+
+    container = json.loads((ROOT / ".devcontainer" / "devcontainer.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(python3\.11 -m venv .*?)\n```", readme)[1]
+    install, _, open_lab = first.rpartition(" && ")
+    assert container["postCreateCommand"] == install
+    assert container["postAttachCommand"].startswith(open_lab)
+    assert (ROOT / open_lab.split()[-1]).is_file()

