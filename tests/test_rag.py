@@ -282,6 +282,27 @@ def test_grounded_training_questions_resolve_and_repeat_no_evaluation_question(d
         assert len(mine & _words(closest)) / len(mine | _words(closest)) < 0.6, (q["id"], closest)
 
 
+def test_lay_questions_resolve_split_evenly_and_copy_no_other_question(docs):
+    """The questions in employees' everyday words (data/benefits/lay_questions_README.md): every gold passage
+    resolves, dev and reserve halves hold each kind alike, and none shares 60% of its words with a question of
+    another set or a training question (a near copy would measure the other set again)."""
+    from collections import Counter
+
+    from course_lib.datasets import load_requests
+
+    lay = load_questions("lay")
+    sections = {s.passage_id for d in docs for s in d.sections}
+    assert len(lay) >= 80 and all(q["passages"] and set(q["passages"]) <= sections for q in lay)
+    kinds = Counter((q["kind"], q["split"]) for q in lay)
+    assert all(abs(kinds[(kind, "dev")] - kinds[(kind, "reserve")]) <= 1 for kind, _ in kinds)
+    others = [q["question"] for which in ("course", "independent", "grounded-train") for q in load_questions(which)]
+    others += [r["request"] for split in ("eval", "dev", "examples") for r in load_requests(split)]
+    for q in lay:
+        mine = _words(q["question"])
+        closest = max(others, key=lambda e: len(mine & _words(e)) / len(mine | _words(e)))
+        assert len(mine & _words(closest)) / len(mine | _words(closest)) < 0.6, (q["id"], closest)
+
+
 def test_grounded_examples_cite_the_retrieved_passage_or_refuse(dense, chunks):
     """A training example's answer cites the first retrieved passage holding its section; a question without an
     answer gets the refusal; one whose section was not retrieved is left out. The prompt is the grounded one
