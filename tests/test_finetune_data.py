@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+from conftest import ROOT
 
 from course_lib.datasets import DataError, answer_of, load_sql_pairs, question_of
 from course_lib.finetune import (
@@ -143,6 +144,21 @@ def test_the_independent_set_has_three_parts_and_no_training_question():
     train_questions = [question_of(e).lower() for e in TRAIN + MORE]
     closest = max(best_similarity(question_of(e).lower(), train_questions, floor=0.75) for e in INDEPENDENT)
     assert closest < NEAR_COPY, f"an independent question is {closest:.0%} like a training question"
+
+
+def test_the_reserve_sets_run_and_copy_no_training_question():
+    """The two reserve sets beside the benchmarks (written from the schema and the database alone, used to choose
+    nothing): every gold query runs and returns rows, all three parts are there, no question is a near copy of a
+    training question."""
+    from course_lib.datasets import question_lines_as_pairs, read_jsonl
+
+    train_questions = [question_of(e).lower() for e in TRAIN + MORE]
+    for name in ("sql_reserve_questions.jsonl", "sql_analyst_questions.jsonl"):
+        pairs = question_lines_as_pairs(read_jsonl(ROOT / "benchmarks" / name))
+        assert len(pairs) >= 60 and {e["part"] for e in pairs} == {"simple", "medium", "hard"}, name
+        assert all(run_query(answer_of(e)).rows for e in pairs), name
+        closest = max(best_similarity(question_of(e).lower(), train_questions, floor=0.75) for e in pairs)
+        assert closest < NEAR_COPY, f"a question of {name} is {closest:.0%} like a training question"
 
 
 def test_every_gold_query_runs_and_returns_rows():
