@@ -35,7 +35,6 @@ LOCAL_BASE_URL = "http://course-local.invalid/v1"  # never resolved: the local t
 LOCAL_API_KEY = "local-no-key-needed"  # the SDK insists on some key; the local engine ignores it
 
 
-
 @dataclass(frozen=True)
 class _Built:
     """What the course recorded about a client it built: the engine behind a local one, requests to keep in flight,
