@@ -92,6 +92,18 @@ def without_widget_state(nb):
     return nb
 
 
+def start_build(out: Path | str, lessons: list[str] | None, slides: bool) -> tuple[Path, list[Path], Path]:
+    """(output folder, the lessons to build, a new temporary folder beside the output holding the copied assets)."""
+    out = Path(out)
+    paths = lesson_notebooks(lessons)
+    if not paths:
+        raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=".slides-" if slides else ".site-", dir=out.parent))
+    copy_assets(built, slides)
+    return out, paths, built
+
+
 def lesson_notebooks(lessons: list[str] | None = None, root: Path = ROOT) -> list[Path]:
     paths = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     return [p for p in paths if not lessons or any(p.stem.startswith(lesson) for lesson in lessons)]
@@ -111,13 +123,8 @@ def build_site(out: Path | str = ROOT / "build" / "site", lessons: list[str] | N
     import nbformat
     from nbconvert import HTMLExporter
 
-    out = Path(out)
-    paths = lesson_notebooks(lessons)
-    if not paths:
-        raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
-    built = Path(tempfile.mkdtemp(prefix=".site-", dir=out.parent if out.parent.exists() else None))
+    out, paths, built = start_build(out, lessons, slides=False)
     exporter = HTMLExporter(template_name="lab", **OFFLINE)
-    copy_assets(built, slides=False)
     names = {p.stem for p in paths}
     rows = []
     for path in paths:
@@ -150,13 +157,8 @@ def build_slides(out: Path | str = ROOT / "build" / "slides", lessons: list[str]
     import nbformat
     from nbconvert import SlidesExporter
 
-    out = Path(out)
-    paths = lesson_notebooks(lessons)
-    if not paths:
-        raise ValueError(f"no lesson matches {lessons}; lessons are named like 00, 02_rag.")
-    built = Path(tempfile.mkdtemp(prefix=".slides-", dir=out.parent if out.parent.exists() else None))
+    out, paths, built = start_build(out, lessons, slides=True)
     exporter = SlidesExporter(reveal_url_prefix=f"{STATIC}/reveal", reveal_theme="white", **OFFLINE)
-    copy_assets(built, slides=True)
     names = {p.stem for p in paths}
     for path in paths:
         nb = nbformat.read(path, as_version=4)
