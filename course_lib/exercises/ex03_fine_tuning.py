@@ -8,59 +8,39 @@ the same configuration was trained before.
 from __future__ import annotations
 
 import json
-import math
-import random
+from collections import Counter
 
-from ..checks import Incorrect, Question, bind
-from ..datasets import load_sql_pairs, question_of
-from ..finetune import TrainConfig, corrupt_answers, estimate_training_cost, token_stats, train_or_reuse, validate_lines
+from ..checks import (
+    Callable,
+    EqualityCheck,
+    FunctionCheck,
+    Incorrect,
+    Measure,
+    Question,
+    ThresholdCheck,
+    bind,
+    fresh_rng,
+)
+from ..datasets import load_sql_pairs
+from ..finetune import (
+    TrainConfig,
+    corrupt_answers,
+    encode_example,
+    estimate_training_cost,
+    token_stats,
+    train_or_reuse,
+    ungrounded_values,
+    validate_lines,
+)
+from ..finetune.validation import _leak
+from ..sql import SQLError, execution_match, results_match, run_query  # noqa: F401 - the reference solution uses them
+from .ex03_files import _contaminate, broken_training_lines, contaminated_training_set  # noqa: F401 - the notebook's
 
 STEP_BUDGET = 12  # q5: most optimizer steps allowed
 BATCH_BUDGET = 4  # q5: most examples per step
 TARGET_TOKEN_ACCURACY = 0.65  # q5: validation next-token accuracy on SQL answers to reach (2026-12-02: rate 1e-5
 # as given 0.46, 1e-4 0.55, the reference 2e-3 0.71)
 EPOCHS = 3  # q3: epochs of the hosted job
-
-
-def _copy(example: dict) -> dict:
-    return json.loads(json.dumps(example))
-
-
-def broken_training_lines() -> list[str]:
-    """q1's training file: twelve lines, five of them broken in the ways the validator reports."""
-    train, test = load_sql_pairs("train"), load_sql_pairs("test")
-    good = [json.dumps({"messages": e["messages"]}) for e in train[:8]]
-    missing_brace = good[2][:-1]  # the last closing brace was lost
-    wrong_role = json.loads(good[5])
-    wrong_role["messages"][2]["role"] = "bot"
-    empty = _copy({"messages": train[8]["messages"]})
-    empty["messages"][2]["content"] = ""
-    leak = {"messages": test[3]["messages"]}
-    lines = list(good)
-    lines[2] = missing_brace
-    lines[5] = json.dumps(wrong_role)
-    lines += [json.dumps(empty), good[1], json.dumps(leak), json.dumps({"messages": train[9]["messages"]})]
-    return lines
-
-
-def contaminated_training_set(seed: int = 0, size: int = 60, leaks: int = 6) -> tuple[list[dict], list[int]]:
-    """q2: `size` training examples with `leaks` test items slipped in, lightly edited; returns them and the
-    positions of the leaked ones."""
-    rng = random.Random(seed)
-    train, test = load_sql_pairs("train"), load_sql_pairs("test")
-    chosen = [_copy(e) for e in rng.sample(train, size - leaks)]
-    edits = [str.upper, str.lower, lambda q: q.rstrip("?.") + " ?", lambda q: "  " + q.replace(" ", "  "),
-             lambda q: q[:-1] if q.endswith(("?", ".")) else q + "?", lambda q: q.replace("the ", "", 1)]
-    planted = []
-    for k, item in enumerate(rng.sample(test, leaks)):
-        copy = {"messages": _copy(item)["messages"]}
-        copy["messages"][1]["content"] = edits[k % len(edits)](question_of(item))
-        position = rng.randrange(len(chosen) + 1)
-        chosen.insert(position, copy)
-        planted = [p + (p >= position) for p in planted] + [position]
-    return chosen, sorted(planted)
-
-
 class FixTrainingFile(Question):
     """Repair a broken training file until the validator passes"""
 
@@ -103,10 +83,12 @@ class FixTrainingFile(Question):
         self.praise = f"{len(kept)} clean examples."
 
 
-class FindLeaks(Question):
+class FindLeaks(Callable):
     """Find the test items hidden in a training set"""
 
     variables = ["find_leaks"]
+    signature = "(train, test) -> list of positions in train"
+    references = (_leak,)
     hints = [
         "Compare each training question with every test question after normalising: lower-case, collapse spaces, "
         "drop punctuation.",
@@ -134,32 +116,35 @@ class FindLeaks(Question):
         return leaked
     """
 
-    def verify(self, find_leaks):
-        if not callable(find_leaks):
-            raise Incorrect("`find_leaks` should be a function (train, test) -> list of positions in train.")
-        test = load_sql_pairs("test")
-        for seed in (0, 1):
-            train, planted = contaminated_training_set(seed)
+    def verify_function(self, find_leaks):
+        test, rng = load_sql_pairs("test"), fresh_rng()
+        missed, wrong, total = Counter(), 0, 0
+        for _ in range(2):  # seeds drawn now: the planted positions cannot be known in advance
+            train, planted, kinds = _contaminate(rng.randrange(2**32))
             got = self.call(find_leaks, train, test)
             try:
-                got = sorted(int(i) for i in got)
+                got = {int(i) for i in got}
             except (TypeError, ValueError):
-                raise Incorrect(f"find_leaks returned {got!r}; return a list of integer positions.") from None
-            missed, wrong = sorted(set(planted) - set(got)), sorted(set(got) - set(planted))
-            if missed:
-                example = question_of(train[missed[0]])
-                raise Incorrect(f"On a contaminated set (seed {seed}) you missed {len(missed)} leak(s), e.g. "
-                                f"position {missed[0]}: {example!r}. Some copies were edited slightly.")
-            if wrong:
-                raise Incorrect(f"On a contaminated set (seed {seed}) position {wrong[0]} "
-                                f"({question_of(train[wrong[0]])!r}) is not a test item; your rule is too loose.")
-        self.praise = "every leak found on two contaminated sets, no false alarm."
+                raise Incorrect("find_leaks should return a list of integer positions.") from None
+            missed.update(kind for p, kind in zip(planted, kinds, strict=True) if p not in got)
+            wrong, total = wrong + len(got - set(planted)), total + len(planted)
+        if missed:
+            kinds = "; ".join(f"copies {kind}: {n}" for kind, n in missed.most_common())
+            raise Incorrect(f"On two contaminated sets drawn for this check you missed {sum(missed.values())} of "
+                            f"{total} leaks ({kinds}). Some copies were edited slightly.")
+        if wrong:
+            raise Incorrect(f"On two contaminated sets drawn for this check {wrong} of the positions you returned are "
+                            "not test items; your rule is too loose.")
+        self.praise = "every leak found on two contaminated sets drawn for this check, no false alarm."
 
 
-class HostedCost(Question):
+class HostedCost(EqualityCheck):
     """Price the same job on a hosted fine-tuning service"""
 
     variables = ["cost_usd"]
+    tolerance, unit = 0.05, "$"
+    advice = ("Count the tokens of the whole training file, multiply by the epochs and by the price per 1M training "
+              "tokens.")
     hints = [
         "Hosted fine-tuning bills training tokens: the tokens of the whole file, once per epoch.",
         "`token_stats` counts the tokens of a list of training examples (with Gemma's tokenizer: an estimate for "
@@ -173,24 +158,23 @@ class HostedCost(Question):
     cost_usd = tokens * 3 * price / 1_000_000
     """
 
-    def verify(self, cost_usd):
-        if isinstance(cost_usd, bool) or not isinstance(cost_usd, (int, float)) or not math.isfinite(cost_usd):
-            raise Incorrect(f"`cost_usd` should be a number of dollars; got {cost_usd!r}.")
-        tokens = token_stats(load_sql_pairs("train"))["tokens"]
-        expected = estimate_training_cost(tokens, EPOCHS, "gpt-4o-mini")["usd"]
-        if abs(cost_usd - expected) <= 0.05 * expected:
-            self.praise = f"about ${expected:.2f} for {EPOCHS} epochs of {tokens:,} tokens."
-            return
-        if abs(cost_usd * EPOCHS - expected) <= 0.05 * expected:
-            raise Incorrect(f"${cost_usd:.2f} is the price of one epoch; the job runs {EPOCHS}.")
-        raise Incorrect(f"${cost_usd:.2f} is more than 5% away from the estimate. Count the tokens of the whole "
-                        "training file, multiply by the epochs and by the price per 1M training tokens.")
+    def expected(self):
+        self.tokens = token_stats(load_sql_pairs("train"))["tokens"]
+        return estimate_training_cost(self.tokens, EPOCHS, "gpt-4o-mini")["usd"]
+
+    def near_misses(self, expected):
+        return [(expected / EPOCHS, f"That is the price of one epoch; the job runs {EPOCHS}.")]
+
+    def praised(self, expected):
+        return f"about ${expected:.2f} for {EPOCHS} epochs of {self.tokens:,} tokens."
 
 
-class AnswerLabels(Question):
+class AnswerLabels(FunctionCheck):
     """Write the labels that put the loss on the answer only"""
 
     variables = ["answer_labels"]
+    signature = "(prompt_ids, answer_ids) -> list of labels"
+    references = (encode_example,)
     hints = [
         "A causal language model's labels are its input ids; a label of -100 is ignored by the loss.",
         "Return `[-100] * len(prompt_ids) + list(answer_ids)`: one label per input token.",
@@ -199,23 +183,37 @@ class AnswerLabels(Question):
     def answer_labels(prompt_ids, answer_ids):
         return [-100] * len(prompt_ids) + list(answer_ids)
     """
-    cases = [([2, 10, 11], [20, 21, 1]), ([2], [1]), ([2, 5, 6, 7, 8], [30])]
+    advice = "One label per input token: -100 on every prompt token, then the answer's ids."
 
-    def verify(self, answer_labels):
-        if not callable(answer_labels):
-            raise Incorrect("`answer_labels` should be a function (prompt_ids, answer_ids) -> list of labels.")
-        for prompt_ids, answer_ids in self.cases:
-            got = self.call(answer_labels, prompt_ids, answer_ids)
-            expected = [-100] * len(prompt_ids) + answer_ids
-            if list(got) != expected:
-                raise Incorrect(f"answer_labels({prompt_ids}, {answer_ids}) returned {list(got)}; expected "
-                                f"{expected}: one label per input token, -100 on every prompt token.")
+    def cases(self, rng):
+        cases = [("a one-token prompt", ([2], [7, 1])), ("an empty answer", ([2, 5, 6], []))]
+        for _ in range(30):
+            prompt = [rng.randrange(3, 50000) for _ in range(rng.randrange(1, 12))]
+            answer = [rng.randrange(3, 50000) for _ in range(rng.randrange(1, 8))]
+            cases.append(("a prompt longer than the answer" if len(prompt) > len(answer) else "random lengths",
+                          (prompt, answer)))
+        return cases
+
+    def judge(self, args, got, expected):
+        prompt, answer = args
+        try:
+            got = list(got)
+        except TypeError:
+            return "it did not return a list"
+        if got == expected:
+            return ""
+        if len(got) != len(prompt) + len(answer):
+            return "not one label per input token (prompt and answer)"
+        if got[:len(prompt)] != [-100] * len(prompt):
+            return "a prompt token is not labelled -100, so the loss counts it"
+        return "the answer's labels are not its ids"
 
 
-class StepBudget(Question):
+class StepBudget(ThresholdCheck):
     """Pick hyperparameters that reach the target within the step budget"""
 
     variables = ["config"]
+    target, advice = TARGET_TOKEN_ACCURACY, "Change the learning rate."
     hints = [
         f"The budget: at most {STEP_BUDGET} steps of at most {BATCH_BUDGET} examples. With so few steps, the "
         "learning rate decides almost everything.",
@@ -228,7 +226,7 @@ class StepBudget(Question):
     config = TrainConfig(steps={STEP_BUDGET}, batch_size={BATCH_BUDGET}, learning_rate=2e-3, warmup_steps=2)
     """
 
-    def verify(self, config):
+    def measure(self, config):
         if not isinstance(config, TrainConfig):
             raise Incorrect("`config` should be a TrainConfig(...).")
         if config.steps > STEP_BUDGET or config.batch_size > BATCH_BUDGET:
@@ -239,16 +237,17 @@ class StepBudget(Question):
                             "and 1e-2.")
         run = train_or_reuse("exercise-q5", load_sql_pairs("train"), load_sql_pairs("validation"), config)
         reached = run.final_val_token_accuracy
-        if reached < TARGET_TOKEN_ACCURACY:
-            raise Incorrect(f"After {config.steps} steps the model predicts {reached:.0%} of the validation SQL "
-                            f"tokens; the target is {TARGET_TOKEN_ACCURACY:.0%}. Change the learning rate.")
-        self.praise = f"{reached:.0%} of validation SQL tokens right after {config.steps} steps ({run.seconds:.0f} s)."
+        return Measure(reached, f"share of validation SQL tokens predicted after {config.steps} steps",
+                       praise=f"{reached:.0%} of validation SQL tokens right after {config.steps} steps "
+                              f"({run.seconds:.0f} s).")
 
 
-class ExecutionAccuracy(Question):
+class ExecutionAccuracy(FunctionCheck):
     """Write execution accuracy: do two queries return the same rows?"""
 
     variables = ["execution_match"]
+    signature = "(predicted_sql, gold_sql) -> True or False"
+    references = (execution_match, results_match)
     hints = [
         "`run_query(sql).rows` gives a list of tuples; a predicted query that raises SQLError is simply wrong.",
         "Without ORDER BY in the gold query, row order means nothing: compare `Counter(rows)` (a multiset: a row "
@@ -269,7 +268,7 @@ class ExecutionAccuracy(Question):
             return predicted == gold
         return Counter(predicted) == Counter(gold)
     """
-    cases = [
+    edge_cases = [
         ("SELECT name FROM departments ORDER BY name DESC", "SELECT name FROM departments", True,
          "row order does not matter when the gold query has no ORDER BY"),
         ("SELECT name FROM departments ORDER BY name DESC", "SELECT name FROM departments ORDER BY name", False,
@@ -286,20 +285,33 @@ class ExecutionAccuracy(Question):
          "the same rows in the same order, written differently"),
     ]
 
-    def verify(self, execution_match):
-        if not callable(execution_match):
-            raise Incorrect("`execution_match` should be a function (predicted_sql, gold_sql) -> True or False.")
-        for predicted, gold, expected, why in self.cases:
-            got = self.call(execution_match, predicted, gold)
-            if bool(got) != expected:
-                raise Incorrect(f"execution_match({predicted!r}, {gold!r}) returned {got!r}; expected {expected}: "
-                                f"{why}.")
+    advice = "Compare the rows the two queries return: as a multiset, or in order when the gold query sorts them."
+
+    def cases(self, rng):
+        cases = [(why, (predicted, gold)) for predicted, gold, _, why in self.edge_cases]
+        golds = [e["messages"][-1]["content"].strip().rstrip(";") for e in rng.sample(load_sql_pairs("train"), 12)]
+        for gold in golds:
+            other = rng.choice(golds)
+            cases += [("the same query", (gold, gold)),
+                      ("the rows reordered", (f"SELECT * FROM ({gold}) ORDER BY 1 DESC", gold)),
+                      ("duplicate rows dropped", (f"SELECT DISTINCT * FROM ({gold})", gold)),
+                      ("another question's query", (other, gold)),
+                      ("a query that fails", (gold.replace("SELECT", "SELEC", 1), gold))]
+        return cases
+
+    def judge(self, args, got, expected):
+        if isinstance(got, bool) and got == expected:
+            return ""
+        if not isinstance(got, bool):
+            return "it did not return True or False"
+        return "True for different answers" if got else "False for the same answer"
 
 
-class CatchWrongAnswers(Question):
+class CatchWrongAnswers(ThresholdCheck):
     """Catch wrong answers in training data before they become a regression"""
 
     variables = ["looks_wrong"]
+    references = (ungrounded_values,)
     hints = [
         "A swapped answer is valid SQL for another question: it names a department, year or vendor that the "
         "question never mentions. Look at the quoted values in the SQL (`re.findall(r\"'([^']*)'\", sql)`).",
@@ -333,23 +345,21 @@ class CatchWrongAnswers(Question):
     """
     # share of swapped answers caught (the reference: 73%; an answer that names no value, such as
     # SELECT COUNT(*) FROM tickets, cannot be caught this way); share of flagged lines really swapped (99%)
-    MIN_RECALL, MIN_PRECISION = 0.7, 0.9
+    target, MIN_PRECISION = 0.7, 0.9
 
-    def verify(self, looks_wrong):
+    def measure(self, looks_wrong):
         if not callable(looks_wrong):
             raise Incorrect("`looks_wrong` should be a function: example -> True when its answer looks wrong.")
-        corrupted, changed = corrupt_answers(load_sql_pairs("train"), share=0.3, seed=5)
+        seed = fresh_rng().randrange(2**32)  # drawn now: which answers are swapped cannot be known in advance
+        corrupted, changed = corrupt_answers(load_sql_pairs("train"), share=0.3, seed=seed)
         flagged = {i for i, e in enumerate(corrupted) if self.call(looks_wrong, e)}
         caught = len(flagged & set(changed))
-        recall = caught / len(changed)
         precision = caught / len(flagged) if flagged else 0.0
-        if recall < self.MIN_RECALL:
-            raise Incorrect(f"Your check flags {caught} of the {len(changed)} swapped answers ({recall:.0%}); catch "
-                            f"at least {self.MIN_RECALL:.0%}.")
-        if precision < self.MIN_PRECISION:
+        if caught >= self.target * len(changed) and precision < self.MIN_PRECISION:
             raise Incorrect(f"{len(flagged) - caught} of the {len(flagged)} lines you flag are fine "
                             f"({precision:.0%} precision); a reviewer would drown. Reach {self.MIN_PRECISION:.0%}.")
-        self.praise = f"{recall:.0%} of swapped answers caught at {precision:.0%} precision."
+        return Measure(caught / len(changed), f"share of swapped answers flagged ({caught} of {len(changed)})",
+                       praise=f"{caught / len(changed):.0%} of swapped answers caught at {precision:.0%} precision.")
 
 
 bind(globals(), "03_fine_tuning",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..assistant import route_requests
-from ..checks import Incorrect, Question, bind
+from ..checks import ITEM, ChoiceCheck, FunctionCheck, Incorrect, Measure, PromptCheck, ThresholdCheck, bind, fresh_rng
 from ..datasets import ROUTES, load_requests
 from . import configured_client
 
@@ -19,6 +19,8 @@ ROUTER_TARGET = 0.78  # q1: dev accuracy the improved router must reach: 37 of 4
 MAX_ROUTER_TOKENS = 600  # q1: ...with at most this many prompt tokens per request (lesson's router 580, solution 543)
 KEYWORD_TARGET = 0.85  # q2: accuracy of the model-free router, on the dev and on the eval requests
 TECHNIQUES = ("prompt engineering", "RAG", "fine-tuning")
+OPENINGS = ["", "", "Hi, ", "Hello! ", "Sorry to bother you: ", "Quick one: "]  # q2: said around a request, drawn
+CLOSINGS = ["", "", " Thanks!", " Thank you.", " Cheers."]  # at check time, so a table of the split's sentences misses
 
 USE_CASES = {  # q3: the cases the learner reads
     "A": "Employees ask a chatbot about the travel policy, which HR rewrites every quarter.",
@@ -56,10 +58,13 @@ _FITS = {  # q3: the techniques that fit each case (the starting point first), a
 }
 
 
-class FewShotRouter(Question):
+class FewShotRouter(PromptCheck):
     """Route better than the lesson's router, for the same price"""
 
     variables = ["my_route_prompt"]
+    signature = "from request text to chat messages"
+    target, item_key = ROUTER_TARGET, "request"
+    copy_run, copy_share = 0, 0.9  # requests are written from templates: splits share runs, not 90% of an item
     hints = [
         "Three levers: which worked examples you show, the instruction above them, and the order they come in. "
         "The token budget allows about as many examples as the lesson's best router.",
@@ -77,45 +82,36 @@ class FewShotRouter(Question):
         return route_prompt(request, shots, instruction="")  # no instruction: the examples alone show the task
     """
 
-    def verify(self, my_route_prompt):
-        if not callable(my_route_prompt):
-            raise Incorrect("`my_route_prompt` should be a function: request text -> chat messages.")
+    def blind_argument(self):
+        return ITEM
+
+    def guarded_items(self):
+        return {"dev": load_requests("dev"), "eval": load_requests("eval")}
+
+    def measure(self, my_route_prompt):
+        template = self.blind(my_route_prompt)  # built once, for a request it cannot see
         dev = load_requests("dev")
-        sample = self.call(my_route_prompt, dev[0]["request"])
-        if isinstance(sample, str):
-            text = sample
-        elif isinstance(sample, list) and sample and all(isinstance(m, dict) and isinstance(m.get("content"), str)
-                                                         and m.get("role") for m in sample):
-            text = "\n".join(m["content"] for m in sample)
-        else:
-            raise Incorrect(f"my_route_prompt returned {type(sample).__name__}; return chat messages (a list of "
-                            "{'role': ..., 'content': ...} dicts), as route_prompt does.")
-        leaked = [d["request"] for d in dev[1:] if d["request"] in text]
-        if leaked:
-            raise Incorrect("The prompt contains requests from the dev split, which measures the router; take your "
-                            f"worked examples from load_requests('examples') instead (e.g. {leaked[0]!r}).")
         client, model = configured_client()
-        routing = route_requests(client, model, [d["request"] for d in dev], my_route_prompt)
+        routing = route_requests(client, model, [d["request"] for d in dev], lambda r: self.fill(template, r))
         accuracy = routing.accuracy(dev)
-        if accuracy < ROUTER_TARGET:  # the dev requests are what it measures: say where it errs, not which ones
-            confusion = routing.confusion(dev)
-            lines = [f"{true} → {chosen or 'no route'}: {n}" for true, row in confusion.items()
-                     for chosen, n in row.items() if n and chosen != true]
-            raise Incorrect(f"The router is right on {accuracy:.0%} of the dev requests; the target is "
-                            f"{ROUTER_TARGET:.0%}. Its mistakes by route (true → chosen: how many):\n  "
-                            + "\n  ".join(lines))
         tokens = sum(routing.prompt_tokens) / len(dev)
-        if tokens > MAX_ROUTER_TOKENS:
+        if accuracy >= self.target and tokens > MAX_ROUTER_TOKENS:
             raise Incorrect(f"{accuracy:.0%} on the dev requests, but with {tokens:.0f} prompt tokens per request; "
                             f"the budget is {MAX_ROUTER_TOKENS}. Better chosen or better ordered examples, not more, "
                             "can do it.")
-        self.praise = f"{accuracy:.0%} on the dev requests, {tokens:.0f} prompt tokens per request."
+        confusion = routing.confusion(dev)  # the dev requests are what it measures: say where it errs, not which
+        lines = [f"{true} → {chosen or 'no route'}: {n}" for true, row in confusion.items()
+                 for chosen, n in row.items() if n and chosen != true]
+        return Measure(accuracy, "share of dev requests routed right", "Its mistakes by route (true → chosen: how "
+                       "many):\n  " + "\n  ".join(lines),
+                       f"{accuracy:.0%} on the dev requests, {tokens:.0f} prompt tokens per request.")
 
 
-class KeywordRouter(Question):
+class KeywordRouter(ThresholdCheck):
     """Write a router that needs no model"""
 
     variables = ["keyword_route"]
+    target = KEYWORD_TARGET
     hints = [
         "Read some requests of each route (`load_requests('examples')`): which words give the route away? "
         "Writing requests ask to write or draft copy; data requests name tickets, devices, licenses, employees.",
@@ -138,13 +134,14 @@ class KeywordRouter(Question):
         return "policy"
     """
 
-    def verify(self, keyword_route):
+    def measure(self, keyword_route):
         if not callable(keyword_route):
             raise Incorrect("`keyword_route` should be a function: request text -> 'policy', 'data' or 'writing'.")
-        scores, practice_mistakes = {}, []
+        rng, scores, practice_mistakes = fresh_rng(), {}, []
         for split in ("dev", "eval"):  # dev to practise on, eval held out: only dev's mistakes are ever named
             items = load_requests(split)
-            routes = [self.call(keyword_route, i["request"]) for i in items]
+            said = [rng.choice(OPENINGS) + i["request"] + rng.choice(CLOSINGS) for i in items]
+            routes = [self.call(keyword_route, text) for text in said]
             odd = [r for r in routes if r not in ROUTES]
             if odd:
                 raise Incorrect(f"keyword_route returned {odd[0]!r}; return one of {', '.join(ROUTES)}.")
@@ -154,35 +151,35 @@ class KeywordRouter(Question):
             if split == "dev":
                 practice_mistakes = [f"{i['route']} → {r}: {i['request']}" for i, r in zip(items, routes, strict=True)
                                      if r != i["route"]][:3]
-        dev_accuracy, _ = scores["dev"]
-        if dev_accuracy < KEYWORD_TARGET:
-            raise Incorrect(f"Right on {dev_accuracy:.0%} of the dev requests; the target is {KEYWORD_TARGET:.0%} "
-                            "on both dev and eval. Some dev mistakes:\n  " + "\n  ".join(practice_mistakes))
-        eval_accuracy, by_route = scores["eval"]
-        if eval_accuracy < KEYWORD_TARGET:
-            per_route = ", ".join(f"{route} {sum(ok)} of {len(ok)}" for route, ok in by_route.items())
-            more = ("\nDev mistakes you can still study:\n  " + "\n  ".join(practice_mistakes)) \
-                if practice_mistakes else ""
-            raise Incorrect(f"Right on {dev_accuracy:.0%} of the dev requests but on {eval_accuracy:.0%} of the "
-                            f"held-out eval requests ({per_route}); the target is {KEYWORD_TARGET:.0%} on both. The "
-                            "eval requests stay unnamed, so that rules are written for the kind of request, not for "
-                            "one sentence: read more requests of the weak route in load_requests('examples') and "
-                            "look for words your rules miss." + more)
-        self.praise = ("no model call, no tokens, no latency. Rules like these make a cheap first router; the "
+        (dev_accuracy, _), (eval_accuracy, by_route) = scores["dev"], scores["eval"]
+        more = ("\nSome dev mistakes to study:\n  " + "\n  ".join(practice_mistakes)) if practice_mistakes else ""
+        if dev_accuracy < self.target:
+            return Measure(dev_accuracy, "share of dev requests routed right", "The target holds on eval too." + more)
+        per_route = ", ".join(f"{route} {sum(ok)} of {len(ok)}" for route, ok in by_route.items())
+        return Measure(eval_accuracy, f"share of held-out eval requests routed right ({per_route}), with dev at "
+                                      f"{dev_accuracy:.0%}",
+                       "The eval requests stay unnamed, and each is said with a greeting or thanks drawn at check "
+                       "time, so that rules are written for the kind of request, not for one sentence: read more "
+                       "requests of the weak route in load_requests('examples') and look for words your rules miss."
+                       + more,
+                       "no model call, no tokens, no latency. Rules like these make a cheap first router; the "
                        "model handles what they miss.")
 
 
-class ChooseTechnique(Question):
+class ChooseTechnique(ChoiceCheck):
     """Choose the technique that fits each use case"""
 
     variables = ["choices"]
+    options, keys = TECHNIQUES, tuple(USE_CASES)
+    advice = ("For each case ask what the model lacks there: facts, skill at one narrow task done at volume, or only "
+              "instructions and a format. q3.hint() helps.")
     hints = [
         "Ask of each case: does the model lack *facts* (RAG), lack *skill at one narrow task* that repeats at "
         "volume with labelled examples (fine-tuning), or only need *instructions, examples and format* (prompt "
         "engineering)?",
-        "The check tells you how many choices are off, not which: re-read each case for the clue that decides it "
-        "(documents that change or are too big for a prompt; labelled examples and a costly prompt at high volume; "
-        "a low volume, a clear format, a tone to follow).",
+        "The check tells you whether all choices fit, not which or how many are off: re-read each case for the clue "
+        "that decides it (documents that change or are too big for a prompt; labelled examples and a costly prompt "
+        "at high volume; a low volume, a clear format, a tone to follow).",
         "Documents that change point to RAG; thousands of labelled examples and a costly prompt at high volume "
         "point to fine-tuning; tone and format point to prompt engineering, the starting point (fine-tuning also "
         "fits a style that must hold at volume).",
@@ -192,30 +189,21 @@ class ChooseTechnique(Question):
                "F": "fine-tuning"}
     """
 
-    def verify(self, choices):
-        if not isinstance(choices, dict):
-            raise Incorrect('`choices` should be a dict like {"A": "RAG", "B": ...}, one entry per use case.')
-        missing = sorted(set(USE_CASES) - set(choices))
-        if missing:
-            raise Incorrect(f"Choose a technique for every case; missing: {', '.join(missing)}.")
-        odd = [v for v in choices.values() if v not in TECHNIQUES]
-        if odd:
-            raise Incorrect(f"{odd[0]!r} is not one of {', '.join(repr(t) for t in TECHNIQUES)}.")
-        wrong = [key for key, (fits, _) in _FITS.items() if choices[key] not in fits]
-        if wrong:  # how many, never which: naming the case would let a dozen guesses find every answer
-            raise Incorrect(f"{len(wrong)} of {len(USE_CASES)} choices don't fit their case. For each case ask "
-                            "what the model lacks there: facts, skill at one narrow task done at volume, or only "
-                            "instructions and a format. q3.hint() helps.")
-        self.praise = "\n" + "\n".join(
+    def accepted(self, key):
+        return _FITS[key][0]
+
+    def praised(self, choices):
+        return "\n" + "\n".join(
             f"{key}: {choices[key]}"
             + (f" (also fits: {', '.join(t for t in fits if t != choices[key])})" if len(fits) > 1 else "")
             + f": {why}" for key, (fits, why) in _FITS.items())
 
 
-class BudgetChoice(Question):
+class BudgetChoice(FunctionCheck):
     """Pick the best configuration under a token budget"""
 
     variables = ["best_under_budget"]
+    signature = "(summary, max_tokens) -> name or None"
     hints = [
         "Keep the rows whose 'tokens per request' is at most the budget; of those, return the name with the "
         "highest 'quality'.",
@@ -228,24 +216,38 @@ class BudgetChoice(Question):
             return None
         return max(fits, key=lambda name: (fits[name]["quality"], -fits[name]["tokens per request"]))
     """
-    table = {
-        "prompt engineering only": {"quality": 0.40, "tokens per request": 700.0},
-        "+ RAG": {"quality": 0.52, "tokens per request": 1100.0},
-        "+ fine-tuning": {"quality": 0.55, "tokens per request": 420.0},
-        "all combined": {"quality": 0.68, "tokens per request": 820.0},
-        "all combined, bigger router": {"quality": 0.68, "tokens per request": 990.0},
-    }
-    cases = [(2000, "all combined"), (900, "all combined"), (800, "+ fine-tuning"), (500, "+ fine-tuning"),
-             (400, None), (math.inf, "all combined")]
+    advice = "Keep the rows within the budget, then the best quality; on a tie the cheaper; None if none fits."
 
-    def verify(self, best_under_budget):
-        if not callable(best_under_budget):
-            raise Incorrect("`best_under_budget` should be a function (summary, max_tokens) -> name or None.")
-        for budget, expected in self.cases:
-            got = self.call(best_under_budget, {k: dict(v) for k, v in self.table.items()}, budget)
-            if got != expected:
-                raise Incorrect(f"With a budget of {budget} tokens per request it returned {got!r}; expected "
-                                f"{expected!r}. Rows: {self.table}")
+    def cases(self, rng):
+        cases = [("no row fits", ({"a": {"quality": 0.5, "tokens per request": 900.0}}, 400)),
+                 ("an empty table", ({}, 1000)),
+                 ("a tie in quality, on the budget", ({"x": {"quality": 0.6, "tokens per request": 500.0},
+                                                       "y": {"quality": 0.6, "tokens per request": 400.0},
+                                                       "z": {"quality": 0.5, "tokens per request": 300.0}}, 400)),
+                 ("a tie in quality", ({"x": {"quality": 0.6, "tokens per request": 500.0},
+                                        "y": {"quality": 0.6, "tokens per request": 450.0}}, 1000))]
+        for _ in range(30):
+            qualities = [round(rng.uniform(0.3, 0.9), 2) for _ in range(3)]
+            table = {f"config {n}": {"quality": rng.choice(qualities), "tokens per request": float(rng.randrange(300,
+                     1200, 10))} for n in range(rng.randrange(2, 7))}
+            budget = rng.choice([rng.randrange(250, 1300, 10), math.inf,
+                                 rng.choice([r["tokens per request"] for r in table.values()])])
+            tie = len({r["quality"] for r in table.values()}) < len(table)
+            cases.append(("a tie in quality" if tie else "a budget equal to a row's cost" if budget in [
+                r["tokens per request"] for r in table.values()] else "random tables", (table, budget)))
+        return cases
+
+    def judge(self, args, got, expected):
+        table, budget = args
+        if got == expected or (got in table and expected in table and table[got] == table[expected]):
+            return ""
+        if got is not None and got in table and table[got]["tokens per request"] > budget:
+            return "a row over the budget"
+        if expected is None:
+            return "a row when none fits (return None)"
+        if got in table and table[got]["quality"] == table[expected]["quality"]:
+            return "on a tie in quality, not the cheaper row"
+        return "not the best-quality row within the budget"
 
 
 bind(globals(), "04_combining", [FewShotRouter, KeywordRouter, ChooseTechnique, BudgetChoice])

@@ -25,6 +25,8 @@ import textwrap
 import traceback
 from dataclasses import dataclass
 
+from .guards import ReferenceUsed, is_reference, reference_name, swapped_out
+
 CORRECT, INCORRECT, NOT_ATTEMPTED = "Correct", "Incorrect", "Not attempted"
 
 
@@ -95,6 +97,7 @@ class Question(abc.ABC):
     variables: list[str] = []  # names the learner's cell defines, passed to verify in this order
     hints: list[str] = []  # graded: hint(1) nudges, the last one nearly gives the answer away
     solution_code: str = ""  # the reference code, shown by solution() and copied into the solutions notebook
+    references: tuple = ()  # the course's own functions for this job: the learner's code may not be or call them
     name = "q?"  # set by bind(): q1, q2, …
     status = NOT_ATTEMPTED  # the last outcome of check(), for progress()
 
@@ -138,13 +141,28 @@ class Question(abc.ABC):
         type(self).status = outcome.outcome
         return outcome
 
-    @staticmethod
-    def call(function, *args, **kwargs):
-        """Call the learner's function; a function that still returns ____ counts as not attempted."""
-        result = function(*args, **kwargs)
+    def call(self, function, *args, **kwargs):
+        """Call the learner's function with the course's own functions for the job swapped out; a function that
+        still returns ____ counts as not attempted."""
+        if is_reference(function, self.references):
+            raise Incorrect(self.reused(next(reference_name(r) for r in self.references
+                                             if is_reference(function, (r,)))))
+        try:
+            with swapped_out(self.references) as called:
+                result = function(*args, **kwargs)
+        except ReferenceUsed:
+            called = called or [""]
+        if called:  # also when the learner's code caught the stop and went on
+            raise Incorrect(self.reused(called[0]))
         if is_placeholder(result):
             raise NotAttempted()
         return result
+
+    def reused(self, name: str = "") -> str:
+        """Why an answer that is, or calls, the course's own function for the job is refused."""
+        which = f"`{name.removeprefix('course_lib.')}`" if name else "the course's own function"
+        return (f"Your answer is, or calls, {which}, the course's ready-made version of what this exercise asks "
+                "you to write. It would pass without showing that you can; write the logic yourself.")
 
     def hint(self, n: int = 1) -> None:
         """Show hint n (1 = gentlest). There are len(hints) hints."""
