@@ -220,7 +220,7 @@ REFUSED_AS_REUSE = {"the course's parse_label", "the course's parser, called", "
 @pytest.mark.parametrize("stem,name,what", WRONG, ids=lambda v: str(v))
 def test_wrong_answers_and_shortcuts_are_incorrect(stem, name, what):
     result = evaluate(stem, name, ANSWERS[(stem, name)][what])
-    assert result.outcome == INCORRECT and "Your answer raised" not in result.message, result
+    assert result.outcome == INCORRECT and "loads a model" not in result.message, result
     if what in REFUSED_AS_REUSE:
         assert "ready-made" in result.message and "write the logic yourself" in result.message, result
 
@@ -362,3 +362,78 @@ def test_hard_cases_repeated_or_copied_are_refused():
     copied = evaluate("01_prompt_engineering", "q5", "hard_cases = [dict(text=r['text'], label=r['label']) "
                                                      "for r in load_reviews('dev') if r['label'] == 'negative'][:6]")
     assert copied.outcome == INCORRECT and "copies" in copied.message, copied
+
+
+# -- checks that measure with the model: right answers, near misses, constants -----------------------------------
+
+SETUP_00 = "from course_lib.llm import setup\nclient, settings = setup(show=False)\nMODEL = settings.chat_model\n"
+MODEL_ANSWERS = {
+    ("00_setup", "q1"): {
+        "another question": "first = client.chat.completions.create(model=MODEL, max_tokens=12, temperature=0, "
+                            "messages=[{'role': 'user', 'content': 'Say hello.'}])",
+        "too many tokens": "first = client.chat.completions.create(model=MODEL, max_tokens=60, temperature=0, "
+                           "messages=[{'role': 'user', 'content': 'Write a long poem about a plant-based dish soap "
+                           "and everything it is made from.'}])",
+        "only the text": "first = 'Coconut oil.'",
+    },
+    ("00_setup", "q2"): {
+        "words counted": "n_tokens = len('Are eyeglasses covered by my health plan?'.split())",
+        "characters counted": "n_tokens = len('Are eyeglasses covered by my health plan?')",
+        "a constant": "n_tokens = 1",
+    },
+    ("00_setup", "q3"): {
+        "a constant": "def ask(question, max_tokens=20):\n    return 'ok'",
+        "max_tokens not passed on": "def ask(question, max_tokens=20):\n"
+                                    "    return client.chat.completions.create(model=MODEL, max_tokens=40, "
+                                    "temperature=0, messages=[{'role': 'user', 'content': question}])"
+                                    ".choices[0].message.content",
+        "the question echoed": "def ask(question, max_tokens=20):\n    return question",
+    },
+    ("01_prompt_engineering", "q6"): {
+        "per 1,000 reviews": "from course_lib.exercises.ex01_prompt_engineering import q6\n"
+                             "cost_usd = 0.0",  # replaced below by the measured estimate / 1000
+        "a constant": "cost_usd = 12.0",
+        "not a number": "cost_usd = '$60'",
+    },
+    ("03_fine_tuning", "q3"): {
+        "one epoch": "cost_usd = 0.0",  # replaced below by the measured estimate / 3
+        "a constant": "cost_usd = 1.0",
+        "not a number": "cost_usd = None",
+    },
+}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("stem,name,what", [(s, n, w) for (s, n), a in MODEL_ANSWERS.items() for w in a],
+                         ids=lambda v: str(v))
+def test_measured_checks_refuse_wrong_answers(stem, name, what):
+    code = MODEL_ANSWERS[(stem, name)][what]
+    question = getattr(module_of(stem), name)
+    if what in ("per 1,000 reviews", "one epoch"):
+        value = question.expected() / (1000 if what.startswith("per") else 3)
+        code = f"cost_usd = {value!r}"
+    result = evaluate(stem, name, SETUP_00 + code)
+    assert result.outcome == INCORRECT, result
+    if what in ("per 1,000 reviews", "one epoch", "words counted"):
+        assert ("1,000" in result.message or "one epoch" in result.message or "words" in result.message), result
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("stem,name", sorted(MODEL_ANSWERS), ids=lambda v: str(v))
+def test_measured_checks_accept_the_solution(stem, name):
+    module = module_of(stem)
+    namespace = dict(vars(module))
+    exec(compile(SETUP + SETUP_00, "<setup>", "exec"), namespace)
+    question = getattr(module, name)
+    assert question.evaluate(question.run_solution(namespace)).outcome == CORRECT
+
+
+@pytest.mark.model
+def test_the_hosted_branch_of_ask_compares_answers(monkeypatch):
+    """On a hosted provider the check cannot demand the same greedy string, but it still compares the answers."""
+    module = module_of("00_setup")
+    monkeypatch.setattr(module, "local_engine", lambda client: None)
+    assert evaluate("00_setup", "q3", SETUP_00 + MODEL_ANSWERS[("00_setup", "q3")]["a constant"]).outcome == INCORRECT
+    namespace = dict(vars(module))
+    exec(compile(SETUP_00, "<setup>", "exec"), namespace)
+    assert module.q3.evaluate(module.q3.run_solution(namespace)).outcome == CORRECT
