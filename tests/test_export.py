@@ -71,3 +71,32 @@ def test_the_exported_base_and_adapter_answer_as_the_engine_does(exported, clien
         first_three += ours[:3] == theirs[:3]
     assert first_three == PROMPTS, f"{PROMPTS - first_three} answers differ in their first 3 tokens"
     assert same >= SAME_ANSWERS, f"only {same} of {PROMPTS} greedy answers match the engine's token for token"
+
+
+def test_the_llama_server_command_serves_the_exported_files(exported, client):
+    """llama-server's command line from the export's README, run through llama.cpp's own server code (xllamacpp,
+    the package the course's engine uses): the exported GGUF, the adapter loaded at scale 0 and applied per request,
+    the exported chat template. Its greedy answers are the course engine's."""
+    import xllamacpp
+
+    from course_lib.llm import local_engine
+
+    local_engine(client).register_adapter(LONGER_MODEL, exported / "adapters" / folder_name(LONGER_MODEL))
+    line = commands([LONGER_MODEL])["llama-server"].split()
+    flag = {name: line[i + 1] for i, name in enumerate(line) if name.startswith("-") and i + 1 < len(line)}
+    params = xllamacpp.CommonParams()
+    params.model.path = str(exported / flag["-m"])
+    params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(exported / flag["--lora"]), 0.0)]
+    params.lora_init_without_apply = "--lora-init-without-apply" in line
+    params.n_parallel, params.n_ctx = int(flag["-np"]), int(flag["-c"])
+    params.swa_full = "--swa-full" in line
+    params.chat_template = (exported / flag["--chat-template-file"]).read_text().strip()
+    params.port, params.verbosity = 0, -1
+    server = xllamacpp.Server(params)
+
+    for item in per_template(load_sql_pairs("test"))[:5]:
+        messages = item["messages"][:-1]
+        request = {"messages": messages, "max_tokens": NEW_TOKENS, "temperature": 0, "stop": ["\n"]}
+        theirs = server.handle_chat_completions({**request, "lora": [{"id": 0, "scale": 1.0}]})
+        ours = client.chat.completions.create(model=LONGER_MODEL, **request)
+        assert theirs["choices"][0]["message"]["content"].strip() == ours.choices[0].message.content.strip()
