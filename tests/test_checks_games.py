@@ -437,3 +437,44 @@ def test_the_hosted_branch_of_ask_compares_answers(monkeypatch):
     namespace = dict(vars(module))
     exec(compile(SETUP_00, "<setup>", "exec"), namespace)
     assert module.q3.evaluate(module.q3.run_solution(namespace)).outcome == CORRECT
+
+
+# -- refused before any measuring: constants, values outside the rules --------------------------------------------
+
+EARLY_REFUSALS = {
+    ("01_prompt_engineering", "q1"): {
+        "a constant prompt": "def my_prompt(review):\n    return [{'role': 'user', 'content': 'Say positive.'}]",
+        "the review lower-cased": "def my_prompt(review):\n    return few_shot_prompt(review['text'].lower(), pool)",
+        "a string": "def my_prompt(review):\n    return 42",
+    },
+    ("01_prompt_engineering", "q3"): {
+        "a constant answer": "def json_prompt(message):\n    return [{'role': 'user', 'content': 'Reply {}.'}]",
+        "the message twice": "def json_prompt(message):\n"
+                             "    return [{'role': 'user', 'content': message['text']}, {'role': 'assistant', "
+                             "'content': '{}'}, {'role': 'user', 'content': message['text']}]",
+    },
+    ("02_rag", "q5"): {
+        "k over the limit": "chunk_size = 120\noverlap = 30\nk = 10",
+        "overlap as large as the chunk": "chunk_size = 60\noverlap = 60\nk = 5",
+        "chunks the model cuts off": "chunk_size = 400\noverlap = 0\nk = 5",
+    },
+    ("03_fine_tuning", "q5"): {
+        "too many steps": "from course_lib.finetune import TrainConfig\nconfig = TrainConfig(steps=500, batch_size=4)",
+        "batches over budget": "from course_lib.finetune import TrainConfig\n"
+                               "config = TrainConfig(steps=12, batch_size=8, learning_rate=2e-3)",
+        "a rate that trains nothing": "from course_lib.finetune import TrainConfig\n"
+                                      "config = TrainConfig(steps=12, batch_size=4, learning_rate=0.0)",
+    },
+    ("04_combining", "q1"): {
+        "a constant prompt": "def my_route_prompt(request):\n    return 'Answer policy.'",
+        "dev requests as examples": "from course_lib.assistant import route_prompt\nshots = load_requests('dev')[:8]\n"
+                                    "def my_route_prompt(request):\n    return route_prompt(request, shots)",
+    },
+}
+
+
+@pytest.mark.parametrize("stem,name,what", [(s, n, w) for (s, n), a in EARLY_REFUSALS.items() for w in a],
+                         ids=lambda v: str(v))
+def test_answers_outside_the_rules_are_refused_before_measuring(stem, name, what):
+    result = evaluate(stem, name, EARLY_REFUSALS[(stem, name)][what])
+    assert result.outcome == INCORRECT and "loads a model" not in result.message, result

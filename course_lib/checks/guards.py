@@ -8,7 +8,7 @@ import re
 import threading
 from contextlib import contextmanager
 
-ITEM = "\u27e6the item\u27e7"  # what a prompt function gets instead of the scored item's text: it cannot look it up
+ITEM = "\u27e6the ITEM\u27e7"  # what a prompt function gets instead of the item: mixed case, so any change shows
 COPY_RUN = 6  # a prompt holding 6 consecutive words of a scored or held-out text holds a copy of it (the pool and
 # the dev/test reviews share at most 4 in a row, two dev/test reviews at most 5)
 COPY_TRIGRAMS = 0.4  # ...and so does one holding 40% of a text's three-word sequences, a reworded copy (a pool
