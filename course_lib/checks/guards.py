@@ -20,7 +20,7 @@ class ReferenceUsed(BaseException):  # not an Exception: a learner's `except Exc
 
 
 _tripped: list[str] = []
-_lock = threading.Lock()
+_lock = threading.RLock()  # a check may call learner code that a check runs again
 
 
 def tripped(name: str) -> None:
