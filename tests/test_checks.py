@@ -96,3 +96,45 @@ def test_hints_are_graded(capsys):
     q1.hint(9)
     out = capsys.readouterr().out
     assert "hint 1 of 2" in out and "return 2 * x" in out
+
+
+# -- the course's own function, swapped out while the learner's code runs ----------------------------------------
+
+def reference_triple(x):
+    return 3 * x
+
+
+class Triple(Question):
+    """Write triple(x)"""
+
+    variables = ["triple"]
+    references = (reference_triple,)
+    solution_code = "def triple(x):\n    return 3 * x"
+
+    def verify(self, triple):
+        if self.call(triple, 2) != 6:
+            raise Incorrect("triple(2) is not 6.")
+
+
+triple_q = bind({}, "demo", [Triple]).questions[0]
+
+
+def test_the_reference_itself_a_call_to_it_or_a_swallowed_call_is_refused():
+    import functools
+
+    alias = reference_triple
+
+    def calls_it(x):
+        return alias(x)
+
+    def swallows_it(x):
+        try:
+            return reference_triple(x)
+        except Exception:
+            return 3 * x
+
+    for answer in (reference_triple, functools.partial(reference_triple), calls_it, swallows_it):
+        result = triple_q.evaluate({"triple": answer})
+        assert result.outcome == INCORRECT and "ready-made" in result.message, (answer, result)
+    assert triple_q.evaluate(triple_q.run_solution({})).outcome == CORRECT
+    assert reference_triple(2) == 6, "the reference works again after the check"
