@@ -171,6 +171,10 @@ ANSWERS = {
             "SWAPPED = {json.dumps(bad[i]) for i in changed}\nimport json\n"
             "def looks_wrong(example):\n    return json.dumps(example) in SWAPPED"),
         "a constant": "def looks_wrong(example):\n    return True",
+        "the training split looked up": "ORIGINAL = {question_of(e): e['messages'][-1]['content'] for e in train}\n"
+                                        "def looks_wrong(example):\n"
+                                        "    sql = example['messages'][-1]['content']\n"
+                                        "    return ORIGINAL.get(question_of(example), sql) != sql",
     },
     ("04_combining", "q2"): {
         "a lookup of the dev and eval splits": (

@@ -41,6 +41,8 @@ BATCH_BUDGET = 4  # q5: most examples per step
 TARGET_TOKEN_ACCURACY = 0.65  # q5: validation next-token accuracy on SQL answers to reach (2026-12-02: rate 1e-5
 # as given 0.46, 1e-4 0.55, the reference 2e-3 0.71)
 EPOCHS = 3  # q3: epochs of the hosted job
+RESTATED = [str.upper, str.lower, lambda q: q.rstrip("?.") + "?", lambda q: q.rstrip("?.")]  # q7: how a question
+# may be said, case and end punctuation only (a value's words stay as they are)
 class FixTrainingFile(Question):
     """Repair a broken training file until the validator passes"""
 
@@ -343,15 +345,19 @@ class CatchWrongAnswers(ThresholdCheck):
                 return True
         return False
     """
-    # share of swapped answers caught (the reference: 73%; an answer that names no value, such as
-    # SELECT COUNT(*) FROM tickets, cannot be caught this way); share of flagged lines really swapped (99%)
-    target, MIN_PRECISION = 0.7, 0.9
+    # share of swapped answers caught (the reference: 71-80% over 60 draws of the swapped set, made at check time; an
+    # answer that names no value, such as SELECT COUNT(*) FROM tickets, cannot be caught this way); share of flagged
+    # lines really swapped (99%)
+    target, MIN_PRECISION = 0.65, 0.9
 
     def measure(self, looks_wrong):
         if not callable(looks_wrong):
             raise Incorrect("`looks_wrong` should be a function: example -> True when its answer looks wrong.")
         seed = fresh_rng().randrange(2**32)  # drawn now: which answers are swapped cannot be known in advance
         corrupted, changed = corrupt_answers(load_sql_pairs("train"), share=0.3, seed=seed)
+        rng = fresh_rng()  # each question said a little differently: a table of the split's lines finds nothing
+        for example in corrupted:
+            example["messages"][1]["content"] = rng.choice(RESTATED)(example["messages"][1]["content"])
         flagged = {i for i, e in enumerate(corrupted) if self.call(looks_wrong, e)}
         caught = len(flagged & set(changed))
         precision = caught / len(flagged) if flagged else 0.0
