@@ -38,7 +38,7 @@ def minutes(seconds: float) -> str:
 
 def machine(record: dict) -> str:
     m = record["machine"]
-    return f"{m['cores']}-core {'AVX-512' if m['avx512'] else 'AVX2'} CPU ({m['cpu']}), {m['memory_gib']} GiB"
+    return f"{m['cores']} cores of an {m['cpu']} with {'AVX-512' if m['avx512'] else 'AVX2'}, {m['memory_gib']} GiB"
 
 
 def source(record: dict, name: str) -> str:
