@@ -16,6 +16,7 @@ from course_lib.prompting import few_shot_prompt
 from course_lib.sql import SQLError, run_query
 pool = load_reviews('fewshot')
 train, test = load_sql_pairs('train'), load_sql_pairs('test')
+broken_lines = broken_training_lines() if 'broken_training_lines' in globals() else None
 """
 
 

@@ -150,6 +150,8 @@ class JsonEveryTime(PromptCheck):
     variables = ["json_prompt"]
     signature = "from a support message (a dict) to chat messages"
     target = JSON_VALID_SHARE
+    copy_run = 0  # product names run to six words and more: a copy is 40% of a message's word triples (the
+    # reference's turns share at most 25% with any dev message, and so does any test message)
     hints = [
         "A base model copies the shape of examples: show two or three messages as user turns, each answered by an "
         "assistant turn holding the JSON object, then the new message as the last user turn.",
