@@ -1,19 +1,18 @@
-"""How the SQL adapter that `python -m course_lib train-longer` made scores on three question sets, by part. Writes
+"""How the SQL adapter that `python -m course_lib train-longer` made scores on four question sets, by part. Writes
 benchmarks/results/longer_adapter.json.
 
     python benchmarks/longer_adapter.py
     python benchmarks/longer_adapter.py --adapter path/to/another/adapter   # compare others beside it
 
-The sets: lesson 03's test questions (one per template of the generator's test split), the independent set
-(course_lib/data/itdb/independent.jsonl: 79 questions written from the schema and the database alone) and the
-reserve set beside this script (sql_reserve_questions.jsonl: 60 more, 20 simple / 20 medium / 20 hard, written the
-same way by another helper on 2026-12-04 that saw neither the generator, nor the training files, nor the first
-set). Nothing in the course was chosen on the reserve set: it is there to check that a gain measured on the
-independent set holds on questions nobody has looked at. The generator does not decontaminate against it; its
-closest question to any training question has a difflib ratio of 0.85. Every adapter is scored by execution
-accuracy at temperature 0, with the prompt it was trained on. About 30 s per adapter and set on 2 CPU cores.
-Run it alone: another model process on the same cores (a test run, another benchmark) slows both far more
-than twice, and every timing here with it.
+The sets: lesson 03's test questions (one per template of the generator's test split); the independent set
+(course_lib/data/itdb/independent.jsonl: 79 questions written from the schema and the database alone); and two
+reserve sets beside this script, each written the same way by a helper that saw neither the generator, nor the
+training files, nor the other sets: sql_reserve_questions.jsonl (60 questions, 2026-12-04) and
+sql_analyst_questions.jsonl (76 questions worded as analysts and managers ask, 2026-12-08). Nothing in the course
+is chosen on a reserve set: they check that a gain measured on the independent set holds on questions nobody has
+looked at (tests/test_finetune_data.py checks that none is a near copy of a training question). Every adapter is
+scored by execution accuracy at temperature 0, with the prompt it was trained on; about 30 s per adapter and set.
+Run it alone: another model process on the same cores slows both far more than twice.
 """
 
 from __future__ import annotations
@@ -24,14 +23,17 @@ from pathlib import Path
 
 from record import write_result
 
-RESERVE = Path(__file__).with_name("sql_reserve_questions.jsonl")
+RESERVES = {  # reserve sets beside this script, written from the schema and the database alone; they choose nothing
+    "reserve": Path(__file__).with_name("sql_reserve_questions.jsonl"),
+    "analyst_reserve": Path(__file__).with_name("sql_analyst_questions.jsonl"),
+}
 
 
-def reserve_items() -> list[dict]:
-    """The reserve questions in the chat format of the other sets (with their part)."""
+def reserve_items(name: str) -> list[dict]:
+    """One reserve set's questions in the chat format of the other sets (with their part)."""
     from course_lib.datasets import question_lines_as_pairs, read_jsonl
 
-    return question_lines_as_pairs(read_jsonl(RESERVE))
+    return question_lines_as_pairs(read_jsonl(RESERVES[name]))
 
 
 def main() -> None:
@@ -47,7 +49,7 @@ def main() -> None:
     client, _ = setup(show=False)
     engine = local_engine(client)
     sets = {"test": per_template(load_sql_pairs("test"), 1), "independent": load_sql_pairs("independent"),
-            "reserve": reserve_items()}
+            **{name: reserve_items(name) for name in RESERVES}}
     runs = []
     for number, folder in enumerate([LONGER_ADAPTER, *map(Path, args.adapter)]):
         record = load_training_record(folder)

@@ -88,7 +88,8 @@ def commands(adapters: list[str], port: int = 8000) -> dict[str, str]:
     modules = " ".join(f"{name}=adapters/{folder_name(name)}" for name in adapters)
     return {
         "llama-server": (f"llama-server -m {GGUF_NAME} --alias {LOCAL_CHAT_MODEL} {loras} --lora-init-without-apply "
-                         f"-np {ROOM_SLOTS} -c {ROOM_SLOTS * 4096} --swa-full --chat-template-file chat_template.jinja "
+                         f"-np {ROOM_SLOTS} -c {ROOM_SLOTS * 4096} --swa-full --flash-attn off --cache-ram 0 "
+                         f"--chat-template-file chat_template.jinja "
                          f"--host 0.0.0.0 --port {port}"),
         "vllm": (f"vllm serve ./{BASE_DIR} --served-model-name {LOCAL_CHAT_MODEL} --chat-template chat_template.jinja "
                  f"--enable-lora --max-lora-rank 16 --max-loras {max(1, len(adapters))} --lora-modules {modules} "
@@ -123,7 +124,10 @@ above, so a room's learners get the base model and each adapter by name, as on t
 
     {llama_server}
 
-llama-server serves one model name; it loads every adapter at scale 0 and applies the ones a request names in its
+The flags are the ones the course's engine runs llama.cpp with: a full sliding-window cache so prompts can be reused
+(`--swa-full`), flash attention off so a cached prompt answers as a fresh one, and no host-memory prompt cache, which
+can hand one adapter's cached tokens to a request for another. llama-server serves one model name; it loads every
+adapter at scale 0 and applies the ones a request names in its
 `lora` field (`[{{"id": 0, "scale": 1.0}}]`, ids in the order of the `--lora` flags: {lora_ids}). The notebooks ask for
 adapters by model name, so for the lessons' fine-tuned models use vLLM or `python -m course_lib serve --adapter
 NAME=FOLDER`, which runs the same llama.cpp with this bookkeeping done.

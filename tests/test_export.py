@@ -90,6 +90,9 @@ def test_the_llama_server_command_serves_the_exported_files(exported, client):
     params.lora_init_without_apply = "--lora-init-without-apply" in line
     params.n_parallel, params.n_ctx = int(flag["-np"]), int(flag["-c"])
     params.swa_full = "--swa-full" in line
+    if flag["--flash-attn"] == "off":
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    params.cache_ram_mib = int(flag["--cache-ram"])
     params.chat_template = (exported / flag["--chat-template-file"]).read_text().strip()
     params.port, params.verbosity = 0, -1
     server = xllamacpp.Server(params)
