@@ -36,7 +36,8 @@ td,th{{padding:.3rem .8rem;text-align:left}}</style></head><body>
 """
 
 
-STATIC = "_static"  # folder of the output that holds the copied scripts, styles and fonts
+STATIC = "./_static"  # folder of the output that holds the copied scripts, styles and fonts ("./": module imports
+# accept only explicit relative paths)
 ASSETS = {  # name under _static/: (installed package, path inside it)
     "reveal/dist": ("sphinx_revealjs", "_static/revealjs/dist"),  # reveal.js 5, its themes and their fonts
     "reveal/plugin/notes": ("sphinx_revealjs", "_static/revealjs/plugin/notes"),  # speaker notes (the S key)
@@ -44,13 +45,18 @@ ASSETS = {  # name under _static/: (installed package, path inside it)
     "jquery.min.js": ("nbclassic", "static/components/jquery/jquery.min.js"),
     "MathJax": ("nbclassic", "static/components/MathJax"),  # MathJax 2.7, which loads its parts from this folder
 }
-NO_MERMAID = "export default { initialize() {}, run() {} };  // the course's notebooks draw no mermaid diagrams\n"
+MATHJAX_FONTS = """MathJax.Hub.Config({"HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web",
+                                  webFont: "STIX-Web", imageFont: null}});  // the fonts nbclassic's copy ships
+MathJax.Ajax.loadComplete("[MathJax]/config/local/course.js");
+"""
+NO_MERMAID = "data:text/javascript,export default {initialize() {}, run() {}};"  # the notebooks draw no mermaid
+# diagrams: a module that does nothing, inline, since a browser refuses module scripts from file:// pages
 OFFLINE = {  # nbconvert's settings that point at the copies instead of a CDN
     "require_js_url": f"{STATIC}/require.js",
     "jquery_url": f"{STATIC}/jquery.min.js",
-    "mathjax_url": f"{STATIC}/MathJax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe",
-    "mermaid_js_url": f"{STATIC}/no-mermaid.mjs",
-    "mermaid_layout_elk_js_url": f"{STATIC}/no-mermaid.mjs",
+    "mathjax_url": f"{STATIC}/MathJax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/course",
+    "mermaid_js_url": NO_MERMAID,
+    "mermaid_layout_elk_js_url": NO_MERMAID,
 }
 NOTEBOOK_LINK = re.compile(r'href="(?:\.\./(?P<folder>\w+)/)?(?P<stem>\d\d_\w+)\.ipynb"')
 
@@ -73,7 +79,8 @@ def copy_assets(out: Path, slides: bool) -> None:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    (static / "no-mermaid.mjs").write_text(NO_MERMAID, encoding="utf-8")
+    (static / "MathJax" / "config" / "local").mkdir(parents=True, exist_ok=True)
+    (static / "MathJax" / "config" / "local" / "course.js").write_text(MATHJAX_FONTS, encoding="utf-8")
 
 
 def local_links(page: str, built: set[str], suffix: str) -> str:
@@ -102,6 +109,31 @@ def start_build(out: Path | str, lessons: list[str] | None, slides: bool) -> tup
     built = Path(tempfile.mkdtemp(prefix=".slides-" if slides else ".site-", dir=out.parent))
     copy_assets(built, slides)
     return out, paths, built
+
+
+HEADING = re.compile(r"^#{1,2} ", re.MULTILINE)  # a `#` or `##` heading starts a slide
+
+
+def as_slides(nb):
+    """The notebook with a new slide at every `#`/`##` heading: a markdown cell with a heading inside is cut there,
+    so the text before it stays on the slide before."""
+    import nbformat
+
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or "```" in cell.source:
+            cell.metadata["slideshow"] = {"slide_type": "-"}
+            cells.append(cell)
+            continue
+        starts = [m.start() for m in HEADING.finditer(cell.source)]
+        bounds = zip([0, *starts], [*starts, len(cell.source)], strict=True)
+        pieces = [cell.source[a:b] for a, b in bounds if cell.source[a:b].strip()]
+        for piece in pieces:
+            part = nbformat.v4.new_markdown_cell(piece.strip("\n"))
+            part.metadata["slideshow"] = {"slide_type": "slide" if HEADING.match(piece) else "-"}
+            cells.append(part)
+    nb.cells = cells
+    return nb
 
 
 def lesson_notebooks(lessons: list[str] | None = None, root: Path = ROOT) -> list[Path]:
@@ -161,10 +193,7 @@ def build_slides(out: Path | str = ROOT / "build" / "slides", lessons: list[str]
     exporter = SlidesExporter(reveal_url_prefix=f"{STATIC}/reveal", reveal_theme="white", **OFFLINE)
     names = {p.stem for p in paths}
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            starts_section = cell.cell_type == "markdown" and cell.source.lstrip().startswith(("# ", "## "))
-            cell.metadata["slideshow"] = {"slide_type": "slide" if starts_section else "-"}
+        nb = as_slides(nbformat.read(path, as_version=4))
         body, _ = exporter.from_notebook_node(without_widget_state(nb))
         (built / f"{path.stem}.slides.html").write_text(local_links(body, names, ".slides.html"), encoding="utf-8")
         say(f"wrote {path.stem}.slides.html")
