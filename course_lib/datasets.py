@@ -109,10 +109,6 @@ def load_questions(which: str = "course") -> list[dict]:
 
 SQL_SYSTEM_PROMPT = ("You translate questions about Fernleaf Home's IT database into a single SQLite query; "
                      "answer with the SQL only.")  # the system message of every pair in course_lib/data/itdb
-# --------------------------------------------------------------------------------------------------------------
-# Data: load, validate, count
-# --------------------------------------------------------------------------------------------------------------
-
 SQL_SPLITS = ("train", "validation", "test", "independent", "train_more")  # independent: written from the schema
 # alone; train_more: more composed pairs, which only train-longer adds to train
 
