@@ -95,6 +95,7 @@ def models_refused_in_the_quick_tier(request):
         patch.setattr(engine.LocalEngine, "server", property(refuse))
         patch.setattr(encoder, "local_model_path", refuse)
         patch.setattr(weights, "ensure_converted_weights", refuse)
+        patch.setattr(weights, "_tokenizer_in", refuse)  # the model's tokenizer, however it is reached
         yield
 
 
