@@ -291,6 +291,7 @@ def test_training_refuses_a_bad_file_unless_told(tmp_path):
 
 # -- tokens, cost, bad data -------------------------------------------------------------------------------------
 
+@pytest.mark.model
 def test_token_stats_with_the_real_tokenizer():
     stats = token_stats(TRAIN[:20])
     assert stats["examples"] == 20
