@@ -117,8 +117,9 @@ def test_site_names_the_failing_notebook_and_keeps_the_old_site(tmp_path, monkey
 
 
 def test_the_provider_check_does_not_keep_the_model_loaded():
-    check = ("import gc; from course_lib import local, validate; assert validate.provider_problem() is None; "
-             "gc.collect(); engines = [o for o in gc.get_objects() if isinstance(o, local.LocalEngine)]; "
+    check = ("import gc; from course_lib import validate; from course_lib.runtime import engine; "
+             "assert validate.provider_problem() is None; "
+             "gc.collect(); engines = [o for o in gc.get_objects() if isinstance(o, engine.LocalEngine)]; "
              "assert engines and all(e._server is None for e in engines), 'a model is still loaded'; "
              "print('released')")
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, env=local_env(),
