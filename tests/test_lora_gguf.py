@@ -1,4 +1,4 @@
-"""Lesson 03's adapters in llama.cpp: a peft LoRA exported by `course_lib.runtime.lora_gguf` gives, served by xllamacpp, the
+"""Lesson 03's adapters in llama.cpp: a peft LoRA exported by `runtime.lora_gguf` gives, served by xllamacpp, the
 same greedy tokens as transformers + peft. Takes about two minutes on 2 CPU cores (it writes a 1 GB scratch GGUF).
 
 Two comparisons, because the bundled GGUF is 4-bit: llama.cpp multiplies its 4-bit weights with 8-bit-rounded
